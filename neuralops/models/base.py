@@ -1,0 +1,148 @@
+"""The common base of every neural operator: registry, config capture, input checks.
+
+Every model maps ``x: (B, C_in, *grid)`` to ``(B, C_out, *grid)``; ``model(x, output_shape=s)``
+returns the prediction on the grid ``s`` when the family can evaluate off the input grid.
+A model remembers the plain (JSON-serializable) config it was built from in ``model.config``,
+which is what :func:`neuralops.save_pretrained` writes beside the weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from neuralops.errors import ConfigError, InputShapeError
+
+_REGISTRY: dict[str, type["NeuralOperator"]] = {}
+
+
+def to_plain(value: Any, where: str = "config") -> Any:
+    """Convert a config value to plain JSON types (tuples become lists, mappings become dicts).
+
+    Raises :class:`ConfigError` naming ``where`` if a value cannot be represented in JSON.
+    """
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ConfigError(
+        f"{where} = {value!r} (type {type(value).__name__}) is not a plain value; model configs "
+        "must hold only numbers, strings, booleans, None, lists and dicts so they can be saved as JSON"
+    )
+
+
+class NeuralOperator(nn.Module):
+    """Base class of all neuralops models.
+
+    Subclasses register themselves with ``class FNO(NeuralOperator, name="fno")`` and must
+    set ``in_channels``, ``out_channels`` and ``n_dims`` (the grid dimensionality, or ``None``
+    when the model accepts any). ``min_grid_size`` is the smallest number of points per axis
+    the model accepts.
+    """
+
+    name: ClassVar[str | None] = None
+    min_grid_size: int = 1
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            key = name.lower()
+            if key in _REGISTRY and _REGISTRY[key] is not cls:
+                raise ConfigError(f"model name {key!r} is already registered by {_REGISTRY[key].__name__}")
+            cls.name = key
+            _REGISTRY[key] = cls
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "NeuralOperator":
+        instance = super().__new__(cls)
+        signature = inspect.signature(cls.__init__)
+        try:
+            bound = signature.bind(instance, *args, **kwargs)
+        except TypeError as err:
+            raise ConfigError(_unknown_option_message(cls, kwargs, err)) from None
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments.pop("self", None)
+        object.__setattr__(instance, "_config", to_plain(arguments, where=f"{cls.__name__} config"))
+        return instance
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The plain config this model was built from, defaults included (a copy)."""
+        return to_plain(self._config)
+
+    def num_parameters(self) -> int:
+        """Number of trainable real scalars (a complex parameter counts twice)."""
+        return sum(p.numel() * (2 if p.is_complex() else 1) for p in self.parameters() if p.requires_grad)
+
+    def check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> None:
+        """Raise :class:`InputShapeError` unless ``x`` is ``(B, in_channels, *grid)`` on a large enough grid."""
+        n_dims = getattr(self, "n_dims", None)
+        in_channels = getattr(self, "in_channels", None)
+        label = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise InputShapeError(f"{label} expects a torch.Tensor, got {type(x).__name__}")
+        if n_dims is not None and x.ndim != n_dims + 2:
+            raise InputShapeError(
+                f"{label} expects input of shape (batch, {in_channels}, *grid) with a {n_dims}-D grid, "
+                f"got a tensor of shape {tuple(x.shape)}"
+            )
+        if in_channels is not None and x.shape[1] != in_channels:
+            raise InputShapeError(
+                f"{label} was built with in_channels={in_channels}, got {x.shape[1]} channels "
+                f"(input shape {tuple(x.shape)})"
+            )
+        grids = [tuple(x.shape[2:])] + ([tuple(output_shape)] if output_shape is not None else [])
+        for grid in grids:
+            if min(grid) < self.min_grid_size:
+                raise InputShapeError(
+                    f"{label} needs at least {self.min_grid_size} grid points per axis, got grid {grid}"
+                )
+        if output_shape is not None and n_dims is not None and len(output_shape) != n_dims:
+            raise InputShapeError(f"{label}: output_shape {tuple(output_shape)} must have {n_dims} entries")
+
+
+def _unknown_option_message(cls: type, kwargs: Mapping[str, Any], err: TypeError) -> str:
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(k for k in kwargs if k not in params)
+    if unknown:
+        return (
+            f"model {cls.name or cls.__name__!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options are: {', '.join(params)}"
+        )
+    return f"model {cls.name or cls.__name__!r}: {err}"
+
+
+def model_class(name: str) -> type[NeuralOperator]:
+    """Return the model class registered under ``name`` (case-insensitive)."""
+    key = str(name).lower()
+    if key not in _REGISTRY:
+        raise ConfigError(f"unknown model name {name!r}; available models: {', '.join(available())}")
+    return _REGISTRY[key]
+
+
+def available() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def build(name: str, **config: Any) -> NeuralOperator:
+    """Build the model registered as ``name`` from a plain config.
+
+    Unknown options raise :class:`ConfigError` listing the valid ones, so a typo never
+    passes silently.
+    """
+    cls = model_class(name)
+    return cls(**to_plain(config, where=f"model {name!r} config"))
