@@ -3,7 +3,7 @@
 from neuralops.spectral.conv import SpectralConv
 from neuralops.spectral.modes import AxisModes, kept_modes
 from neuralops.spectral.transforms import FourierTransform, fourier_resample
-from neuralops.spectral.weights import DenseSpectralWeight, SpectralWeight, build_spectral_weight
+from neuralops.spectral.weights import DenseSpectralWeight, SpectralWeight, build_layer_weights, build_spectral_weight
 
 __all__ = [
     "AxisModes",
@@ -11,6 +11,7 @@ __all__ = [
     "FourierTransform",
     "SpectralConv",
     "SpectralWeight",
+    "build_layer_weights",
     "build_spectral_weight",
     "fourier_resample",
     "kept_modes",

@@ -47,7 +47,7 @@ class SpectralConv(nn.Module):
         self.n_modes = normalize_n_modes(n_modes)
         self.n_dims = len(self.n_modes)
         if isinstance(weight, str):
-            weight = build_spectral_weight(weight, in_channels, out_channels, self.n_modes)
+            weight = build_spectral_weight(in_channels, out_channels, self.n_modes, weight)
         self.weight = weight
         self.transform = build_transform(transform)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None

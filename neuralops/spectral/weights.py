@@ -92,10 +92,28 @@ WEIGHTS: dict[str, type[SpectralWeight]] = {"dense": DenseSpectralWeight}
 
 
 def build_spectral_weight(
-    factorization: str, in_channels: int, out_channels: int, n_modes: Sequence[int]
+    in_channels: int, out_channels: int, n_modes: Sequence[int], factorization: str = "dense", **options
 ) -> SpectralWeight:
-    """Build the weight named ``factorization`` (``"dense"``; more are registered in ``WEIGHTS``)."""
+    """Build the weight registered as ``factorization`` with its own ``options``.
+
+    Unknown options raise :class:`ConfigError` naming them (they are never silently dropped).
+    """
     key = str(factorization).lower()
     if key not in WEIGHTS:
         raise ConfigError(f"unknown spectral weight factorization {factorization!r}; available: {', '.join(sorted(WEIGHTS))}")
-    return WEIGHTS[key](in_channels, out_channels, n_modes)
+    cls = WEIGHTS[key]
+    try:
+        return cls(in_channels, out_channels, n_modes, **options)
+    except TypeError as err:
+        raise ConfigError(f"spectral weight {key!r}: invalid option(s) {sorted(options)}: {err}") from None
+
+
+def build_layer_weights(
+    n_layers: int, in_channels: int, out_channels: int, n_modes: Sequence[int], spec: dict | None = None
+) -> list[SpectralWeight]:
+    """The spectral weights of ``n_layers`` layers of a model, from a plain spec such as
+    ``{"factorization": "dense"}``. This is the one place models get their weights from, so
+    parameterizations that couple layers can be added here."""
+    spec = dict(spec or {})
+    factorization = spec.pop("factorization", "dense")
+    return [build_spectral_weight(in_channels, out_channels, n_modes, factorization, **spec) for _ in range(n_layers)]
