@@ -1,0 +1,138 @@
+"""Command line: generate a dataset file in the neuralops schema.
+
+Example (the shipped ``data/darcy_small.h5``)::
+
+    python -m neuralops.data.generate darcy --samples 1250 --val-fraction 0.08 --test-fraction 0.08 \\
+        --resolutions 17 --test-resolutions 17 33 65 --seed 0 --out data/darcy_small.h5
+
+Every split is generated on ``--resolutions`` unless ``--train-resolutions``,
+``--val-resolutions`` or ``--test-resolutions`` give it its own grids; a grid then holds the
+samples of every split that asks for it. The file is written atomically and an existing file is
+kept unless ``--overwrite`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from neuralops.data.generators import GenerationRequest, assign_splits
+from neuralops.data.generators.darcy import write_darcy
+from neuralops.errors import ConfigError, NeuralopsError
+
+GENERATORS: dict[str, Callable[[GenerationRequest], None]] = {
+    "darcy": write_darcy,
+}
+"""Generator name → function writing the file. Add an entry to expose a new generator."""
+
+MIN_POINTS = 3
+
+
+def _points(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer number of points per axis, got {text!r}") from None
+    if value < MIN_POINTS:
+        raise argparse.ArgumentTypeError(f"a grid needs at least {MIN_POINTS} points per axis, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m neuralops.data.generate",
+        description=(
+            "Generate a PDE dataset in the neuralops HDF5 schema (docs/data_format.md). Sample i is a "
+            "function of (seed, i) only, and is the same field on every grid."
+        ),
+        epilog=(
+            "example: python -m neuralops.data.generate darcy --samples 1250 --val-fraction 0.08 "
+            "--test-fraction 0.08 --resolutions 17 --test-resolutions 17 33 65 --out data/darcy_small.h5"
+        ),
+    )
+    parser.add_argument("generator", choices=sorted(GENERATORS), help="which PDE to generate")
+    parser.add_argument("--samples", type=_count, required=True, help="total number of samples over all splits")
+    parser.add_argument("--out", type=Path, required=True, help="output HDF5 file")
+    parser.add_argument(
+        "--resolutions", type=_points, nargs="+", required=True, metavar="N",
+        help="grids (points per axis, boundary included) for every split without its own option below",
+    )
+    for split in ("train", "val", "test"):
+        parser.add_argument(
+            f"--{split}-resolutions", type=_points, nargs="+", metavar="N",
+            help=f"grids for the {split} split only (default: --resolutions)",
+        )
+    parser.add_argument("--val-fraction", type=_fraction, default=0.1, help="fraction of samples in val (default 0.1)")
+    parser.add_argument("--test-fraction", type=_fraction, default=0.1, help="fraction of samples in test (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def request_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> GenerationRequest:
+    """Turn parsed arguments into a :class:`GenerationRequest`; usage errors exit via ``parser.error``."""
+    if args.out.exists() and not args.overwrite:
+        parser.error(f"{args.out} exists; pass --overwrite to replace it")
+    if args.out.is_dir():
+        parser.error(f"--out {args.out} is a directory; give a file name")
+    try:
+        splits = assign_splits(args.samples, args.val_fraction, args.test_fraction)
+    except ConfigError as err:
+        parser.error(str(err))
+    held: dict[int, list[np.ndarray]] = {}
+    for split, ids in splits.items():
+        grids = getattr(args, f"{split}_resolutions") or args.resolutions
+        for n in set(grids):
+            held.setdefault(n, []).append(ids)
+    samples_at = {n: np.unique(np.concatenate(parts)) for n, parts in sorted(held.items())}
+    return GenerationRequest(
+        out=args.out,
+        n_samples=args.samples,
+        splits=splits,
+        samples_at=samples_at,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argparse usage errors exit with 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    request = request_from_args(args, parser)
+    try:
+        GENERATORS[args.generator](request)
+    except (NeuralopsError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

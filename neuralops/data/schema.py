@@ -1,0 +1,532 @@
+"""The neuralops HDF5 schema: constants, an atomic writer, a cheap header reader and a validator.
+
+A file holds one dataset (one PDE, one input→output map) at one or more resolutions of the
+*same* samples. Samples have global ids ``0 … n_samples-1``; each resolution group lists the ids
+it holds, so a coarse grid may hold every sample while a fine grid holds only the test split.
+The layout is written down in ``docs/data_format.md``; in brief::
+
+    /                     attrs: format="neuralops", format_version=1, name, description,
+                                 input_channels, output_channels, axes, n_dims, n_samples,
+                                 boundary, grid, coarsening, param_<name> (PDE parameters)
+    /splits/<split>       int64 [n_split]  sorted global sample ids (train, val, test required)
+    /resolutions/<key>/   key = "17" (same points on every axis) or "32x64"
+        index             int64 [n_r]      sorted global sample ids held at this grid
+        inputs            float32 [n_r, C_in, *grid]   chunks (1, C_in, *grid)
+        outputs           float32 [n_r, C_out, *grid]  chunks (1, C_out, *grid)
+        coords/<axis>     float64 [grid[d]] coordinate of each grid line, physical units
+    /params/<name>        [n_samples]      optional per-sample parameters
+
+Array axes after the channel axis follow ``axes`` (``["x", "y"]``: ``a[i, j]`` is the point
+``(x[i], y[j])``). Nothing in this module reads a whole sample array: :func:`read_header` reads
+attributes, ids and coordinates only, and :func:`validate` scans values a bounded block at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from neuralops.errors import ConfigError, DataFormatError
+
+FORMAT = "neuralops"
+FORMAT_VERSION = 1
+REQUIRED_SPLITS = ("train", "val", "test")
+GRID_TYPES = ("vertex", "periodic", "cell")
+"""``vertex``: N points per axis including both ends of the interval, spacing L/(N-1).
+``periodic``: N points x_i = x_0 + i L/N (the right end is the left end's periodic image).
+``cell``: N cell centres x_i = x_0 + (i + 1/2) L/N."""
+COARSENINGS = ("solved_per_grid", "subsampled", "filtered")
+"""How coarse resolutions were made: each grid solved on its own (``solved_per_grid``), point
+subsampling of a finer solution (``subsampled``), or anti-aliased filtering (``filtered``)."""
+BOUNDARIES = ("dirichlet", "neumann", "periodic", "mixed", "wall", "open")
+PARAM_PREFIX = "param_"
+COMPRESSION_LEVEL = 4
+
+_ROOT_STRING_ATTRS = ("name", "description", "boundary", "grid", "coarsening")
+_ROOT_LIST_ATTRS = ("input_channels", "output_channels", "axes")
+_ROOT_INT_ATTRS = ("format_version", "n_dims", "n_samples")
+_VALUE_SCAN_BYTES = 64 * 2**20
+
+
+def resolution_key(shape: Sequence[int]) -> str:
+    """Group name of a grid shape: ``(17, 17) -> "17"``, ``(32, 64) -> "32x64"``."""
+    shape = tuple(int(n) for n in shape)
+    if len(set(shape)) == 1:
+        return str(shape[0])
+    return "x".join(str(n) for n in shape)
+
+
+def parse_resolution_key(key: str, n_dims: int) -> tuple[int, ...] | None:
+    """Inverse of :func:`resolution_key` for a file with ``n_dims`` axes; ``None`` if malformed."""
+    parts = key.split("x")
+    if not all(p.isdigit() for p in parts):
+        return None
+    if len(parts) == 1:
+        return (int(parts[0]),) * n_dims
+    if len(parts) != n_dims:
+        return None
+    return tuple(int(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class DatasetMetadata:
+    """Everything about a dataset that is not sample data.
+
+    Attributes:
+        name: short identifier, e.g. ``"darcy"``.
+        description: one or two sentences: the PDE, its domain and what maps to what.
+        input_channels: names of the input channels, e.g. ``("a",)``.
+        output_channels: names of the output channels, e.g. ``("u",)``.
+        axes: names of the spatial axes in array order, e.g. ``("x", "y")``.
+        boundary: boundary condition type, one of :data:`BOUNDARIES`.
+        grid: grid type, one of :data:`GRID_TYPES`.
+        coarsening: how the coarser resolutions were made, one of :data:`COARSENINGS`.
+        pde_params: scalar PDE / generator parameters, stored as root attributes
+            ``param_<name>``.
+    """
+
+    name: str
+    description: str
+    input_channels: tuple[str, ...]
+    output_channels: tuple[str, ...]
+    axes: tuple[str, ...]
+    boundary: str
+    grid: str
+    coarsening: str
+    pde_params: Mapping[str, float | int | str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attr in ("input_channels", "output_channels", "axes"):
+            names = tuple(getattr(self, attr))
+            if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+                raise ConfigError(f"DatasetMetadata.{attr} must be distinct non-empty strings, got {names!r}")
+            object.__setattr__(self, attr, names)
+        for attr, allowed in (("boundary", BOUNDARIES), ("grid", GRID_TYPES), ("coarsening", COARSENINGS)):
+            if getattr(self, attr) not in allowed:
+                raise ConfigError(f"DatasetMetadata.{attr} must be one of {list(allowed)}, got {getattr(self, attr)!r}")
+        for key, value in self.pde_params.items():
+            if not isinstance(value, (int, float, str, np.integer, np.floating)) or isinstance(value, bool):
+                raise ConfigError(f"PDE parameter {key!r} must be an int, float or str, got {value!r}")
+
+    @property
+    def n_dims(self) -> int:
+        return len(self.axes)
+
+
+@dataclass(frozen=True)
+class ResolutionHeader:
+    """One ``/resolutions/<key>`` group without its sample arrays.
+
+    Attributes:
+        key: group name, e.g. ``"17"``.
+        shape: grid shape, points per axis in ``axes`` order.
+        index: int64 ``(n_r,)`` sorted global ids of the samples held (row ``k`` is sample
+            ``index[k]``).
+        coords: 1-D coordinate array per axis name, physical units.
+    """
+
+    key: str
+    shape: tuple[int, ...]
+    index: np.ndarray
+    coords: dict[str, np.ndarray]
+
+    def rows_of(self, sample_ids: np.ndarray) -> np.ndarray | None:
+        """Rows holding ``sample_ids`` (int64), or ``None`` if any of them is not held here."""
+        rows = np.searchsorted(self.index, sample_ids)
+        rows = np.minimum(rows, max(len(self.index) - 1, 0))
+        if len(sample_ids) and (len(self.index) == 0 or not np.array_equal(self.index[rows], sample_ids)):
+            return None
+        return rows.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """The metadata of a checked file: what :func:`read_header` returns.
+
+    Attributes:
+        path: the file.
+        metadata: names, channels, axes, boundary, grid, coarsening and PDE parameters.
+        n_samples: number of global sample ids.
+        attrs: every root attribute as plain Python values.
+        splits: sorted global ids per split name.
+        resolutions: one header per resolution group, keyed by grid shape.
+        sample_params: names of the per-sample parameters under ``/params``.
+    """
+
+    path: str
+    metadata: DatasetMetadata
+    n_samples: int
+    attrs: dict[str, Any]
+    splits: dict[str, np.ndarray]
+    resolutions: dict[tuple[int, ...], ResolutionHeader]
+    sample_params: tuple[str, ...]
+
+
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute value as plain Python (str, int, float, bool or list of those)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fail(path: str | os.PathLike, key: str, message: str) -> DataFormatError:
+    return DataFormatError(f"{os.fspath(path)}: key '{key}': {message}")
+
+
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """Open ``path`` read-only, turning a missing or unreadable file into :class:`DataFormatError`."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataFormatError(f"{path}: no such data file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise DataFormatError(f"{path}: not a readable HDF5 file ({err})") from None
+
+
+def _read_ids(path: str, h5: h5py.File, key: str, n_samples: int) -> np.ndarray:
+    node = h5.get(key)
+    if not isinstance(node, h5py.Dataset):
+        raise _fail(path, key, "missing; expected an int64 dataset of global sample ids")
+    if node.ndim != 1 or node.dtype.kind not in "iu":
+        raise _fail(path, key, f"expected a 1-D integer dataset, found shape {node.shape} dtype {node.dtype}")
+    ids = node[()].astype(np.int64)
+    if len(ids) and (ids[0] < 0 or ids[-1] >= n_samples or np.any(np.diff(ids) <= 0)):
+        raise _fail(path, key, f"expected sorted distinct sample ids in [0, {n_samples}), found {ids[:8].tolist()}...")
+    return ids
+
+
+def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict[str, Any]]:
+    attrs = {k: _plain(v) for k, v in h5.attrs.items()}
+    if attrs.get("format") != FORMAT:
+        raise _fail(path, "/@format", f"expected attribute format={FORMAT!r} (a neuralops data file), found {attrs.get('format')!r}")
+    for key in _ROOT_INT_ATTRS:
+        if not isinstance(attrs.get(key), int) or isinstance(attrs.get(key), bool):
+            raise _fail(path, f"/@{key}", f"expected an integer attribute, found {attrs.get(key)!r}")
+    if not 1 <= attrs["format_version"] <= FORMAT_VERSION:
+        raise _fail(path, "/@format_version", f"this neuralops reads format versions 1..{FORMAT_VERSION}, found {attrs['format_version']}")
+    for key in _ROOT_STRING_ATTRS:
+        if not isinstance(attrs.get(key), str):
+            raise _fail(path, f"/@{key}", f"expected a string attribute, found {attrs.get(key)!r}")
+    for key in _ROOT_LIST_ATTRS:
+        value = attrs.get(key)
+        if isinstance(value, str):
+            attrs[key] = value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise _fail(path, f"/@{key}", f"expected a non-empty list of strings, found {value!r}")
+    if attrs["n_dims"] != len(attrs["axes"]):
+        raise _fail(path, "/@n_dims", f"n_dims={attrs['n_dims']} but axes={attrs['axes']} names {len(attrs['axes'])} axes")
+    if attrs["n_samples"] < 0:
+        raise _fail(path, "/@n_samples", f"expected n_samples >= 0, found {attrs['n_samples']}")
+    params = {k[len(PARAM_PREFIX):]: v for k, v in attrs.items() if k.startswith(PARAM_PREFIX)}
+    try:
+        metadata = DatasetMetadata(
+            name=attrs["name"],
+            description=attrs["description"],
+            input_channels=tuple(attrs["input_channels"]),
+            output_channels=tuple(attrs["output_channels"]),
+            axes=tuple(attrs["axes"]),
+            boundary=attrs["boundary"],
+            grid=attrs["grid"],
+            coarsening=attrs["coarsening"],
+            pde_params=params,
+        )
+    except ConfigError as err:
+        raise DataFormatError(f"{path}: root attributes: {err}") from None
+    return metadata, attrs["n_samples"], attrs
+
+
+def _read_resolution(path: str, h5: h5py.File, key: str, meta: DatasetMetadata, n_samples: int) -> ResolutionHeader:
+    where = f"/resolutions/{key}"
+    group = h5[where]
+    shape = parse_resolution_key(key, meta.n_dims)
+    if not isinstance(group, h5py.Group) or shape is None or min(shape) < 1:
+        raise _fail(path, where, f"expected a group named by points per axis ('17' or '17x33' for {meta.n_dims} axes)")
+    index = _read_ids(path, h5, f"{where}/index", n_samples)
+    for name, channels in (("inputs", meta.input_channels), ("outputs", meta.output_channels)):
+        node = group.get(name)
+        expected = (len(index), len(channels), *shape)
+        if not isinstance(node, h5py.Dataset):
+            raise _fail(path, f"{where}/{name}", f"missing; expected a float dataset of shape {expected}")
+        if node.ndim != len(expected):
+            raise _fail(path, f"{where}/{name}", f"expected rank {len(expected)} (sample, channel, {', '.join(meta.axes)}), found shape {node.shape}")
+        if node.shape[1] != len(channels):
+            raise _fail(path, f"{where}/{name}", f"expected {len(channels)} channel(s) {list(channels)}, found {node.shape[1]}")
+        if node.shape != expected or node.dtype.kind != "f":
+            raise _fail(path, f"{where}/{name}", f"expected float shape {expected}, found {node.dtype} {node.shape}")
+    coords = {}
+    for axis, n in zip(meta.axes, shape):
+        node = group.get(f"coords/{axis}")
+        if not isinstance(node, h5py.Dataset) or node.shape != (n,):
+            found = node.shape if isinstance(node, h5py.Dataset) else "nothing"
+            raise _fail(path, f"{where}/coords/{axis}", f"expected a 1-D coordinate array of length {n}, found {found}")
+        values = node[()].astype(np.float64)
+        if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
+            raise _fail(path, f"{where}/coords/{axis}", "expected finite, strictly increasing coordinates")
+        coords[axis] = values
+    return ResolutionHeader(key=key, shape=shape, index=index, coords=coords)
+
+
+def read_header(path: str | os.PathLike) -> FileHeader:
+    """Check a file's structure and return its metadata, reading no sample arrays.
+
+    Checks attributes, splits (sorted, distinct, disjoint, in range, each sample held by some
+    resolution), every resolution's index, array ranks, shapes and channel counts, coordinates
+    and per-sample parameters. Raises :class:`DataFormatError` naming the file and key at fault.
+    """
+    path = os.fspath(path)
+    with open_h5(path) as h5:
+        meta, n_samples, attrs = _read_metadata(path, h5)
+        splits = {}
+        split_group = h5.get("splits")
+        if not isinstance(split_group, h5py.Group):
+            raise _fail(path, "/splits", f"missing; expected a group with datasets {list(REQUIRED_SPLITS)}")
+        for name in sorted(set(REQUIRED_SPLITS) | set(split_group)):
+            splits[name] = _read_ids(path, h5, f"/splits/{name}", n_samples)
+        all_split_ids = np.concatenate(list(splits.values()))
+        if len(np.unique(all_split_ids)) != len(all_split_ids):
+            raise _fail(path, "/splits", "expected disjoint splits; some sample id is in two splits")
+        res_group = h5.get("resolutions")
+        if not isinstance(res_group, h5py.Group) or len(res_group) == 0:
+            raise _fail(path, "/resolutions", "missing or empty; expected one group per grid resolution")
+        resolutions = {}
+        for key in res_group:
+            header = _read_resolution(path, h5, key, meta, n_samples)
+            if header.shape in resolutions:
+                raise _fail(path, f"/resolutions/{key}", f"grid {header.shape} appears twice")
+            resolutions[header.shape] = header
+        held = np.unique(np.concatenate([r.index for r in resolutions.values()]))
+        orphans = np.setdiff1d(all_split_ids, held)
+        if len(orphans):
+            raise _fail(path, "/resolutions", f"split sample(s) {orphans[:8].tolist()} are held at no resolution")
+        params_group = h5.get("params", {})
+        for name in params_group:
+            node = params_group[name]
+            if not isinstance(node, h5py.Dataset) or node.shape != (n_samples,):
+                raise _fail(path, f"/params/{name}", f"expected a per-sample array of shape ({n_samples},)")
+        sample_params = tuple(params_group)
+    resolutions = dict(sorted(resolutions.items(), key=lambda item: (int(np.prod(item[0])), item[0])))
+    return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params)
+
+
+def _scan_values(path: str, dataset: h5py.Dataset, key: str) -> None:
+    row_bytes = max(1, int(np.prod(dataset.shape[1:])) * dataset.dtype.itemsize)
+    block = max(1, _VALUE_SCAN_BYTES // row_bytes)
+    for start in range(0, dataset.shape[0], block):
+        values = dataset[start : start + block]
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            row = start + int(np.argmax(bad))
+            raise _fail(path, key, f"row {row} holds NaN or Inf")
+
+
+def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:
+    """Check ``path`` against the schema; return its header, or raise one :class:`DataFormatError`.
+
+    With ``check_values`` every sample is also read (a bounded block of rows at a time) and
+    checked for NaN/Inf. Without it only the structure is checked, which reads no sample data.
+    """
+    header = read_header(path)
+    if check_values:
+        with open_h5(path) as h5:
+            for res in header.resolutions.values():
+                for name in ("inputs", "outputs"):
+                    key = f"/resolutions/{res.key}/{name}"
+                    _scan_values(header.path, h5[key], key)
+    return header
+
+
+class ResolutionWriter:
+    """Writes the samples of one resolution group; made by :meth:`DatasetWriter.add_resolution`."""
+
+    def __init__(self, group: h5py.Group, target: str, index: np.ndarray, shape: tuple[int, ...]):
+        self._group = group
+        self._target = target
+        self.index = index
+        self.shape = shape
+        self._written = np.zeros(len(index), dtype=bool)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._written.all())
+
+    def write(self, sample_id: int, x: np.ndarray, y: np.ndarray) -> None:
+        """Store sample ``sample_id``: ``x`` of shape ``(C_in, *grid)``, ``y`` of ``(C_out, *grid)``."""
+        row = int(np.searchsorted(self.index, sample_id))
+        if row >= len(self.index) or self.index[row] != sample_id:
+            raise ConfigError(f"sample {sample_id} is not in the index of resolution {resolution_key(self.shape)}")
+        for name, value in (("inputs", x), ("outputs", y)):
+            dataset = self._group[name]
+            if value.shape != dataset.shape[1:]:
+                raise ConfigError(f"{name} of sample {sample_id} has shape {value.shape}, expected {dataset.shape[1:]}")
+            if not np.all(np.isfinite(value)):
+                raise DataFormatError(f"{self._target}: key '{dataset.name}': refusing to write NaN/Inf for sample {sample_id}")
+            dataset[row] = value
+        self._written[row] = True
+
+
+class DatasetWriter:
+    """Write a dataset file atomically: use as ``with DatasetWriter(...) as writer:``.
+
+    Everything goes to a temporary file in the target's directory; only when the ``with`` block
+    ends without an exception, every declared sample has been written and the result passes
+    :func:`read_header`, is it moved onto ``path`` with :func:`os.replace`. An exception (or
+    Ctrl-C) inside the block deletes the temporary file, so ``path`` never holds a partial dataset.
+
+    Args:
+        path: target file.
+        metadata: names, channels, axes, boundary, grid, coarsening, PDE parameters.
+        n_samples: number of global sample ids.
+        splits: sorted global ids per split; must include ``train``, ``val`` and ``test``.
+        overwrite: replace an existing ``path``; otherwise an existing file is an error.
+        compression: ``"gzip"`` (level 4, with byte shuffling), ``"lzf"`` or ``None``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        metadata: DatasetMetadata,
+        n_samples: int,
+        splits: Mapping[str, Sequence[int] | np.ndarray],
+        overwrite: bool = False,
+        compression: str | None = "gzip",
+    ):
+        self.path = Path(path)
+        self.metadata = metadata
+        self.n_samples = int(n_samples)
+        self.splits = {name: np.asarray(ids, dtype=np.int64) for name, ids in splits.items()}
+        missing = set(REQUIRED_SPLITS) - set(self.splits)
+        if missing:
+            raise ConfigError(f"splits must include {list(REQUIRED_SPLITS)}; missing {sorted(missing)}")
+        if compression not in ("gzip", "lzf", None):
+            raise ConfigError(f"compression must be 'gzip', 'lzf' or None, got {compression!r}")
+        self.overwrite = overwrite
+        self.compression = compression
+        self._tmp: Path | None = None
+        self._h5: h5py.File | None = None
+        self._resolutions: list[ResolutionWriter] = []
+
+    def _refuse_existing(self) -> None:
+        if self.path.exists() and not self.overwrite:
+            raise FileExistsError(f"{self.path} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+    def __enter__(self) -> "DatasetWriter":
+        self._refuse_existing()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.partial"
+        self._h5 = h5py.File(tmp, "x")
+        self._tmp = tmp
+        try:
+            self._write_header()
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def _write_header(self) -> None:
+        meta, h5 = self.metadata, self._h5
+        h5.attrs["format"] = FORMAT
+        h5.attrs["format_version"] = FORMAT_VERSION
+        h5.attrs["name"] = meta.name
+        h5.attrs["description"] = meta.description
+        h5.attrs["input_channels"] = list(meta.input_channels)
+        h5.attrs["output_channels"] = list(meta.output_channels)
+        h5.attrs["axes"] = list(meta.axes)
+        h5.attrs["n_dims"] = meta.n_dims
+        h5.attrs["n_samples"] = self.n_samples
+        h5.attrs["boundary"] = meta.boundary
+        h5.attrs["grid"] = meta.grid
+        h5.attrs["coarsening"] = meta.coarsening
+        for name, value in meta.pde_params.items():
+            h5.attrs[PARAM_PREFIX + name] = value
+        for name, ids in self.splits.items():
+            h5.create_dataset(f"splits/{name}", data=ids)
+        h5.create_group("resolutions")
+
+    def _compression_options(self) -> dict[str, Any]:
+        if self.compression == "gzip":
+            return {"compression": "gzip", "compression_opts": COMPRESSION_LEVEL, "shuffle": True}
+        if self.compression == "lzf":
+            return {"compression": "lzf", "shuffle": True}
+        return {}
+
+    def add_resolution(self, coords: Mapping[str, np.ndarray], sample_ids: Sequence[int] | np.ndarray) -> ResolutionWriter:
+        """Declare a grid: ``coords`` maps each axis name to its 1-D coordinates (physical units);
+        ``sample_ids`` are the global ids to be held there. Returns the writer for its samples."""
+        if set(coords) != set(self.metadata.axes):
+            raise ConfigError(f"coords must name the axes {list(self.metadata.axes)}, got {sorted(coords)}")
+        shape = tuple(len(coords[axis]) for axis in self.metadata.axes)
+        key = resolution_key(shape)
+        if key in self._h5["resolutions"]:
+            raise ConfigError(f"resolution {key} was already added")
+        index = np.unique(np.asarray(sample_ids, dtype=np.int64))
+        group = self._h5.create_group(f"resolutions/{key}")
+        group.create_dataset("index", data=index)
+        for axis in self.metadata.axes:
+            group.create_dataset(f"coords/{axis}", data=np.asarray(coords[axis], dtype=np.float64))
+        for name, channels in (("inputs", self.metadata.input_channels), ("outputs", self.metadata.output_channels)):
+            group.create_dataset(
+                name,
+                shape=(len(index), len(channels), *shape),
+                dtype=np.float32,
+                chunks=(1, len(channels), *shape) if len(index) else None,
+                **(self._compression_options() if len(index) else {}),
+            )
+        writer = ResolutionWriter(group, os.fspath(self.path), index, shape)
+        self._resolutions.append(writer)
+        return writer
+
+    def set_sample_param(self, name: str, values: Sequence[float] | np.ndarray) -> None:
+        """Store a per-sample parameter ``/params/<name>`` of shape ``(n_samples,)``."""
+        values = np.asarray(values)
+        if values.shape != (self.n_samples,):
+            raise ConfigError(f"per-sample parameter {name!r} has shape {values.shape}, expected ({self.n_samples},)")
+        self._h5.create_dataset(f"params/{name}", data=values)
+
+    def _discard(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            incomplete = [resolution_key(r.shape) for r in self._resolutions if not r.complete]
+            if incomplete:
+                raise ConfigError(f"resolution(s) {incomplete} of {self.path} have samples that were never written")
+            self._h5.close()
+            self._h5 = None
+            read_header(self._tmp)
+            self._refuse_existing()
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        finally:
+            self._discard()
+
+
+def iter_split_ids(header: FileHeader) -> Iterator[tuple[str, np.ndarray]]:
+    """``(split name, sorted global ids)`` for every split of ``header``, required splits first."""
+    for name in REQUIRED_SPLITS:
+        yield name, header.splits[name]
+    for name, ids in header.splits.items():
+        if name not in REQUIRED_SPLITS:
+            yield name, ids
