@@ -338,3 +338,18 @@ def test_writer_refuses_to_overwrite(toy_copy):
             pass
     assert toy_copy.read_bytes() == before
     assert _leftovers(toy_copy.parent) == ["copy.h5"]
+
+
+@pytest.mark.parametrize(
+    ("splits", "message"),
+    [
+        ({"train": [0, 1, 2], "val": [2, 3], "test": [4]}, "disjoint"),
+        ({"train": [0, 1, 12], "val": [], "test": [4]}, r"in \[0, 10\)"),
+        ({"train": [0, 1], "test": [4]}, "missing"),
+    ],
+)
+def test_writer_rejects_bad_splits_before_creating_anything(tmp_path, splits, message):
+    with pytest.raises(ConfigError, match=message):
+        with DatasetWriter(tmp_path / "out.h5", META, N_SAMPLES, splits):
+            pass
+    assert _leftovers(tmp_path) == []

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output HDF5 file")
     parser.add_argument(
         "--resolutions", type=_points, nargs="+", required=True, metavar="N",
-        help="grids (points per axis, boundary included) for every split without its own option below",
+        help="grids, as points per axis (e.g. 17 33 65), for every split without its own option below",
     )
     for split in ("train", "val", "test"):
         parser.add_argument(

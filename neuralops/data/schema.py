@@ -178,8 +178,6 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -408,10 +406,13 @@ class DatasetWriter:
         self.path = Path(path)
         self.metadata = metadata
         self.n_samples = int(n_samples)
-        self.splits = {name: np.asarray(ids, dtype=np.int64) for name, ids in splits.items()}
+        self.splits = {name: self._checked_ids(ids, f"split {name!r}") for name, ids in splits.items()}
         missing = set(REQUIRED_SPLITS) - set(self.splits)
         if missing:
             raise ConfigError(f"splits must include {list(REQUIRED_SPLITS)}; missing {sorted(missing)}")
+        all_ids = np.concatenate(list(self.splits.values()))
+        if len(np.unique(all_ids)) != len(all_ids):
+            raise ConfigError("splits must be disjoint; some sample id is in two splits")
         if compression not in ("gzip", "lzf", None):
             raise ConfigError(f"compression must be 'gzip', 'lzf' or None, got {compression!r}")
         self.overwrite = overwrite
@@ -419,6 +420,14 @@ class DatasetWriter:
         self._tmp: Path | None = None
         self._h5: h5py.File | None = None
         self._resolutions: list[ResolutionWriter] = []
+
+    def _checked_ids(self, ids: Sequence[int] | np.ndarray, what: str) -> np.ndarray:
+        """``ids`` as sorted distinct int64, checked to lie in ``[0, n_samples)``."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        unique = np.unique(ids)
+        if len(unique) != len(ids) or (len(ids) and (unique[0] < 0 or unique[-1] >= self.n_samples)):
+            raise ConfigError(f"{what} must list distinct sample ids in [0, {self.n_samples}), got {ids[:8].tolist()}...")
+        return unique
 
     def _refuse_existing(self) -> None:
         if self.path.exists() and not self.overwrite:
@@ -473,7 +482,7 @@ class DatasetWriter:
         key = resolution_key(shape)
         if key in self._h5["resolutions"]:
             raise ConfigError(f"resolution {key} was already added")
-        index = np.unique(np.asarray(sample_ids, dtype=np.int64))
+        index = self._checked_ids(sample_ids, f"sample_ids of resolution {key}")
         group = self._h5.create_group(f"resolutions/{key}")
         group.create_dataset("index", data=index)
         for axis in self.metadata.axes:
