@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
 
-from neuralops.errors import InputShapeError
-from neuralops.spectral.modes import kept_modes, normalize_n_modes
+from neuralops.errors import ConfigError, InputShapeError
+from neuralops.spectral.modes import SHARED, fourier_mode_axes, kept_modes, normalize_n_modes
+from neuralops.spectral.precision import HALF_DTYPES, contract_dense_low_precision, contraction_dtype
 from neuralops.spectral.transforms import build_transform
-from neuralops.spectral.weights import SpectralWeight, build_spectral_weight
+from neuralops.spectral.weights import SpectralWeight, build_spectral_weight, contract_modes
+
+
+def transform_layout(transform, n_dims: int) -> tuple[tuple[str, ...], bool]:
+    """``(mode_axes, real)`` of a transform's coefficients.
+
+    A transform states them with ``mode_axes(n_dims)`` and ``real_coefficients``; one that
+    states neither (the FFT) has the Fourier layout and complex coefficients.
+    """
+    layout = getattr(transform, "mode_axes", fourier_mode_axes)
+    return tuple(layout(n_dims)), bool(getattr(transform, "real_coefficients", False))
 
 
 class SpectralConv(nn.Module):
@@ -18,18 +30,23 @@ class SpectralConv(nn.Module):
 
     ``y = T⁻¹( W · T(x) restricted to the kept modes ) + b``, where ``T`` is the transform
     (real FFT by default) and ``W`` a :class:`~neuralops.spectral.weights.SpectralWeight`.
-    Which frequencies ``n_modes`` keeps is documented in :mod:`neuralops.spectral.modes`.
+    Which frequencies ``n_modes`` keeps is documented in :mod:`neuralops.spectral.modes`
+    (FFT), :mod:`neuralops.spectral.dct` and :mod:`neuralops.spectral.sphere`.
 
     Args:
         in_channels, out_channels: channel counts.
-        n_modes: kept frequencies per axis (non-negative count), e.g. ``[12, 12]``.
-        weight: a :class:`SpectralWeight` instance, or the name of a registered factorization.
-        transform: name of the transform (``"fft"``).
+        n_modes: kept modes per axis (non-negative count), e.g. ``[12, 12]``.
+        weight: a :class:`SpectralWeight` instance, or the name of a registered factorization
+            (built with its default options and the transform's coefficient layout).
+        transform: name of the transform: ``"fft"``, ``"dct"`` or ``"sht"``.
         bias: add a learned per-channel constant after the inverse transform.
 
     Shapes: ``forward(x: (B, Cin, *grid), output_shape=None) -> (B, Cout, *grid)`` or
     ``(B, Cout, *output_shape)``. Any grid works: a grid finer than the modes keeps them all,
     a coarser one keeps those it represents.
+
+    Precision: see :mod:`neuralops.spectral.precision` (transforms always in float32; the
+    contraction in the autocast dtype on CUDA).
     """
 
     def __init__(
@@ -46,11 +63,29 @@ class SpectralConv(nn.Module):
         self.out_channels = int(out_channels)
         self.n_modes = normalize_n_modes(n_modes)
         self.n_dims = len(self.n_modes)
-        if isinstance(weight, str):
-            weight = build_spectral_weight(in_channels, out_channels, self.n_modes, weight)
-        self.weight = weight
         self.transform = build_transform(transform)
+        mode_axes, real = transform_layout(self.transform, self.n_dims)
+        if isinstance(weight, str):
+            weight = build_spectral_weight(in_channels, out_channels, self.n_modes, weight, mode_axes=mode_axes, real=real)
+        self._check_weight(weight, mode_axes, real)
+        self.weight = weight
+        self._kept_modes = getattr(self.transform, "kept_modes", kept_modes)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def _check_weight(self, weight: SpectralWeight, mode_axes: tuple[str, ...], real: bool) -> None:
+        compatible = (
+            (weight.in_channels, weight.out_channels, weight.n_modes) == (self.in_channels, self.out_channels, self.n_modes)
+            and len(weight.mode_axes) == len(mode_axes)
+            and all(w in (t, SHARED) for w, t in zip(weight.mode_axes, mode_axes))
+            and weight.real == real
+        )
+        if not compatible:
+            raise ConfigError(
+                f"spectral weight ({weight.in_channels}->{weight.out_channels}, n_modes={list(weight.n_modes)}, "
+                f"mode_axes={list(weight.mode_axes)}, real={weight.real}) does not fit a {self.in_channels}->"
+                f"{self.out_channels} layer with n_modes={list(self.n_modes)} and transform {self.transform.name!r} "
+                f"(mode_axes={list(mode_axes)}, real={real}; an axis may also be 'shared')"
+            )
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         if x.ndim != self.n_dims + 2 or x.shape[1] != self.in_channels:
@@ -60,13 +95,22 @@ class SpectralConv(nn.Module):
             )
         grid_in = tuple(x.shape[2:])
         grid_out = grid_in if output_shape is None else tuple(int(s) for s in output_shape)
-        modes = kept_modes(self.n_modes, grid_in, grid_out)
-        coefficients = self.transform.forward(x, modes)
-        coefficients = self.weight(coefficients, modes)
-        y = self.transform.inverse(coefficients, modes, grid_out)
+        modes = self._kept_modes(self.n_modes, grid_in, grid_out)
+        input_dtype = x.dtype
+        low_precision = contraction_dtype(x.device)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if input_dtype in HALF_DTYPES:
+                x = x.float()
+            coefficients = self.transform.forward(x, modes)
+            if low_precision is None:
+                coefficients = self.weight(coefficients, modes)
+            else:
+                contract = partial(contract_dense_low_precision, dtype=low_precision)
+                coefficients = contract_modes(coefficients, self.weight.dense(modes), self.weight.mode_axes, contract)
+            y = self.transform.inverse(coefficients, modes, grid_out)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.n_dims)
-        return y
+        return y.to(input_dtype) if input_dtype in HALF_DTYPES else y
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, n_modes={list(self.n_modes)}, transform={self.transform.name!r}"

@@ -24,6 +24,22 @@ moved to another grid, so it is never used. A layer applied to a grid keeps the 
 frequencies that the grid represents: all of them on a fine grid, fewer on a coarse one. When
 the output grid differs from the input grid, only frequencies representable on **both** grids
 are kept, so ``output_shape`` yields the band-limited interpolation of the same function.
+
+Mode axes of other transforms
+-----------------------------
+Every coefficient axis of a weight has a *kind*:
+
+* ``"signed"`` (:data:`SIGNED`): frequencies ``0..m-1`` then ``-m..-1`` — ``2m`` entries
+  (Fourier axes but the last);
+* ``"nonneg"`` (:data:`NONNEG`): indices ``0..m-1`` — ``m`` entries (the real-FFT axis, every
+  DCT axis, the SHT degree ``l`` and order ``m``);
+* ``"shared"`` (:data:`SHARED`): the weight does not depend on this coefficient index and the
+  axis is absent from the weight (the SHT order ``m`` of a per-degree, rotation-equivariant
+  weight).
+
+The Fourier layout above is ``("signed", ..., "signed", "nonneg")``. A transform other than the
+FFT states its own layout and selection rule (e.g. the DCT keeps the low corner
+``k_j < min(m_j, N_j)`` on every axis, :func:`corner_kept_modes`).
 """
 
 from __future__ import annotations
@@ -32,6 +48,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from neuralops.errors import ConfigError
+
+SIGNED = "signed"
+NONNEG = "nonneg"
+SHARED = "shared"
+MODE_AXIS_KINDS = (SIGNED, NONNEG, SHARED)
 
 
 @dataclass(frozen=True)
@@ -62,9 +83,35 @@ def normalize_n_modes(n_modes: int | Sequence[int], n_dims: int | None = None) -
     return modes
 
 
-def weight_mode_shape(n_modes: Sequence[int]) -> tuple[int, ...]:
-    """Shape of the mode axes of a full weight: ``(2·m_1, ..., 2·m_{d-1}, m_d)``."""
-    return tuple(2 * m for m in n_modes[:-1]) + (n_modes[-1],)
+def fourier_mode_axes(n_dims: int) -> tuple[str, ...]:
+    """The Fourier layout: every axis ``"signed"`` but the last, which is ``"nonneg"``."""
+    return (SIGNED,) * (n_dims - 1) + (NONNEG,)
+
+
+def check_mode_axes(mode_axes: Sequence[str] | None, n_dims: int) -> tuple[str, ...]:
+    """Validate a per-axis layout (``None`` means the Fourier layout) and return it as a tuple."""
+    if mode_axes is None:
+        return fourier_mode_axes(n_dims)
+    axes = tuple(str(kind) for kind in mode_axes)
+    if len(axes) != n_dims or any(kind not in MODE_AXIS_KINDS for kind in axes):
+        raise ConfigError(f"mode_axes must list {n_dims} of {MODE_AXIS_KINDS}, got {list(mode_axes)}")
+    if all(kind == SHARED for kind in axes):
+        raise ConfigError(f"mode_axes {list(axes)}: a weight must depend on at least one coefficient axis")
+    return axes
+
+
+def mode_axis_size(m: int, kind: str) -> int:
+    """Entries a weight holds along an axis of kind ``kind`` for ``m`` modes (0 for shared axes)."""
+    return {SIGNED: 2 * m, NONNEG: m, SHARED: 0}[kind]
+
+
+def weight_mode_shape(n_modes: Sequence[int], mode_axes: Sequence[str] | None = None) -> tuple[int, ...]:
+    """Shape of the mode axes of a full weight; Fourier layout: ``(2·m_1, ..., 2·m_{d-1}, m_d)``.
+
+    Shared axes are left out (the weight does not have them).
+    """
+    axes = check_mode_axes(mode_axes, len(n_modes))
+    return tuple(mode_axis_size(m, kind) for m, kind in zip(n_modes, axes) if kind != SHARED)
 
 
 def kept_modes(
@@ -91,9 +138,27 @@ def kept_modes(
     return tuple(axes)
 
 
-def is_full(modes: Sequence[AxisModes], n_modes: Sequence[int]) -> bool:
-    """True when ``modes`` selects every frequency of a weight with ``n_modes``."""
-    last = len(n_modes) - 1
+def corner_kept_modes(
+    n_modes: Sequence[int], grid_in: Sequence[int], grid_out: Sequence[int] | None = None
+) -> tuple[AxisModes, ...]:
+    """The low corner ``k_j < min(m_j, N_in_j, N_out_j)`` on every axis (DCT coefficients).
+
+    A cosine series on ``N`` points represents indices ``0..N-1`` unambiguously (there is no
+    Nyquist ambiguity), so every one of them may be kept.
+    """
+    grid_out = grid_in if grid_out is None else grid_out
+    if not (len(n_modes) == len(grid_in) == len(grid_out)):
+        raise ConfigError(
+            f"n_modes {list(n_modes)}, input grid {list(grid_in)} and output grid {list(grid_out)} "
+            "must have the same number of axes"
+        )
+    return tuple(AxisModes(min(int(m), int(a), int(b)), 0) for m, a, b in zip(n_modes, grid_in, grid_out))
+
+
+def is_full(modes: Sequence[AxisModes], n_modes: Sequence[int], mode_axes: Sequence[str] | None = None) -> bool:
+    """True when ``modes`` selects every coefficient of a weight with ``n_modes`` and layout ``mode_axes``."""
+    axes = check_mode_axes(mode_axes, len(n_modes))
     return all(
-        a.n_pos == m and a.n_neg == (0 if i == last else m) for i, (a, m) in enumerate(zip(modes, n_modes))
+        kind == SHARED or (a.n_pos == m and a.n_neg == (m if kind == SIGNED else 0))
+        for a, m, kind in zip(modes, n_modes, axes)
     )

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 import torch
 
 from neuralops.errors import ConfigError
+from neuralops.spectral.dct import CosineTransform
 from neuralops.spectral.modes import AxisModes, kept_modes
+from neuralops.spectral.sphere import SphericalHarmonicTransform
 
 
 def gather_axis(x: torch.Tensor, dim: int, n_pos: int, n_neg: int) -> torch.Tensor:
@@ -100,7 +102,11 @@ def fourier_resample(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return transform.inverse(transform.forward(x, modes), modes, shape)
 
 
-TRANSFORMS = {"fft": FourierTransform}
+TRANSFORMS = {
+    "fft": FourierTransform,
+    "dct": CosineTransform,
+    "sht": SphericalHarmonicTransform,
+}
 
 
 def build_transform(name: str):

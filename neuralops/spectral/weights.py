@@ -4,12 +4,19 @@ A :class:`SpectralWeight` owns the parameters of one spectral convolution and ap
 to the kept block of coefficients. ``SpectralConv`` only calls ``weight(x_modes, modes)``,
 so dense, CP, Tucker or tensor-train weights slot in without touching it.
 
-Full weight shape (complex): ``(Cin, Cout, 2·m_1, ..., 2·m_{d-1}, m_d)``, each non-last mode
-axis ordered ``[0..m-1, -m..-1]`` (see :mod:`neuralops.spectral.modes`).
+Full weight shape (complex): ``(Cin, Cout, *mode_shape)``. With the default (Fourier) layout
+``mode_shape = (2·m_1, ..., 2·m_{d-1}, m_d)``, each non-last mode axis ordered ``[0..m-1, -m..-1]``;
+other transforms use other per-axis layouts (``mode_axes``, see :mod:`neuralops.spectral.modes`).
+Axes of kind ``"shared"`` are absent from the weight, which is then broadcast along them.
+
+Registered factorizations (:data:`WEIGHTS`): ``"dense"`` here; ``"cp"``, ``"tucker"`` and ``"tt"``
+in :mod:`neuralops.spectral.factorized`. ``build_layer_weights`` also builds *joint*
+factorizations (one factorized tensor shared by all layers).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -17,78 +24,205 @@ from torch import nn
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.contract import contract_dense
-from neuralops.spectral.modes import AxisModes, is_full, weight_mode_shape
+from neuralops.spectral.modes import SHARED, SIGNED, AxisModes, check_mode_axes, is_full, weight_mode_shape
 
 
-def select_modes(tensor: torch.Tensor, modes: Sequence[AxisModes], n_modes: Sequence[int], first_mode_dim: int) -> torch.Tensor:
-    """Slice a tensor whose dims ``first_mode_dim...`` are full mode axes down to ``modes``."""
-    if is_full(modes, n_modes):
+def select_axis(tensor: torch.Tensor, dim: int, sel: AxisModes, m: int, kind: str) -> torch.Tensor:
+    """Slice one full mode axis ``dim`` (``m`` modes of kind ``kind``) down to the kept ``sel``.
+
+    Signed axes hold ``[0..m-1, -m..-1]`` and keep the first ``n_pos`` and the last ``n_neg``
+    entries; non-negative axes keep the first ``n_pos``.
+    """
+    if kind == SIGNED:
+        if sel.n_pos == m and sel.n_neg == m:
+            return tensor
+        parts = [tensor.narrow(dim, 0, sel.n_pos)]
+        if sel.n_neg:
+            parts.append(tensor.narrow(dim, 2 * m - sel.n_neg, sel.n_neg))
+        return torch.cat(parts, dim=dim) if len(parts) > 1 else parts[0]
+    return tensor if sel.n_pos == m else tensor.narrow(dim, 0, sel.n_pos)
+
+
+def select_modes(
+    tensor: torch.Tensor,
+    modes: Sequence[AxisModes],
+    n_modes: Sequence[int],
+    first_mode_dim: int,
+    mode_axes: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """Slice a tensor whose dims ``first_mode_dim...`` are full mode axes down to ``modes``.
+
+    Shared axes (absent from the tensor) are skipped.
+    """
+    axes = check_mode_axes(mode_axes, len(n_modes))
+    if is_full(modes, n_modes, axes):
         return tensor
-    last = len(n_modes) - 1
-    for axis, (sel, m) in enumerate(zip(modes, n_modes)):
-        dim = first_mode_dim + axis
-        if axis == last:
-            tensor = tensor.narrow(dim, 0, sel.n_pos)
-        elif sel.n_pos != m or sel.n_neg != m:
-            parts = [tensor.narrow(dim, 0, sel.n_pos)]
-            if sel.n_neg:
-                parts.append(tensor.narrow(dim, 2 * m - sel.n_neg, sel.n_neg))
-            tensor = torch.cat(parts, dim=dim)
+    dim = first_mode_dim
+    for sel, m, kind in zip(modes, n_modes, axes):
+        if kind == SHARED:
+            continue
+        tensor = select_axis(tensor, dim, sel, m, kind)
+        dim += 1
     return tensor
+
+
+def contract_modes(x: torch.Tensor, weight: torch.Tensor, mode_axes: Sequence[str], contract=contract_dense) -> torch.Tensor:
+    """``y[b, o, k] = Σ_i x[b, i, k] · w[i, o, k']`` where ``k'`` drops the shared axes of ``k``.
+
+    ``x: (B, Cin, *K)``, ``weight: (Cin, Cout, *K_weight)`` -> ``(B, Cout, *K)``. Shared axes are
+    folded into the batch so ``contract`` (a dense contraction) sees matching mode shapes.
+    """
+    shared = [2 + j for j, kind in enumerate(mode_axes) if kind == SHARED]
+    if not shared:
+        return contract(x, weight)
+    batch_dims = [0] + shared
+    kept = [d for d in range(1, x.ndim) if d not in shared]
+    moved = x.permute(batch_dims + kept)
+    folded_shape = moved.shape
+    y = contract(moved.reshape(-1, *folded_shape[len(batch_dims):]), weight)
+    y = y.reshape(*folded_shape[: len(batch_dims)], *y.shape[1:])
+    return y.permute([batch_dims.index(d) if d in batch_dims else len(batch_dims) + kept.index(d) for d in range(x.ndim)])
+
+
+def default_init_std(in_channels: int, out_channels: int) -> float:
+    """Standard deviation of the complex entries of a freshly initialized weight: ``sqrt(2/(Cin+Cout))``."""
+    return (2.0 / (in_channels + out_channels)) ** 0.5
+
+
+def weight_parameter(shape: Sequence[int], std: float, real: bool = False) -> nn.Parameter:
+    """A Gaussian parameter whose (complex or real) entries have ``E|w|² = std²``.
+
+    Complex values are stored as a real ``(*shape, 2)`` tensor (real, imag), each part with
+    standard deviation ``std/sqrt(2)``; this keeps optimizers, weight decay, DDP and
+    safetensors on their real-tensor paths.
+    """
+    if real:
+        return nn.Parameter(torch.randn(*shape) * std)
+    return nn.Parameter(torch.randn(*shape, 2) * (std / 2**0.5))
+
+
+def parameter_value(param: torch.Tensor, real: bool = False) -> torch.Tensor:
+    """The value a :func:`weight_parameter` stands for (a complex view unless ``real``)."""
+    return param if real else torch.view_as_complex(param)
+
+
+def weight_layout(
+    in_channels: int, out_channels: int, n_modes: Sequence[int], mode_axes: Sequence[str] | None = None
+) -> tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
+    """``(n_modes, mode_axes, full weight shape)`` of a weight, validated."""
+    if in_channels < 1 or out_channels < 1:
+        raise ConfigError(f"spectral weight channels must be positive, got in={in_channels}, out={out_channels}")
+    modes = tuple(int(m) for m in n_modes)
+    axes = check_mode_axes(mode_axes, len(modes))
+    return modes, axes, (int(in_channels), int(out_channels)) + weight_mode_shape(modes, axes)
 
 
 class SpectralWeight(nn.Module):
     """Base class: owns the parameters, applies them to kept modes.
 
+    Weights are complex unless ``real`` (for transforms with real coefficients, e.g. the DCT).
+
     Subclasses implement :meth:`dense` (the full complex weight, for the reconstructed path
     and for tests) and may override :meth:`forward` with a cheaper contraction.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: Sequence[int]):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        mode_axes: Sequence[str] | None = None,
+        real: bool = False,
+    ):
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ConfigError(f"spectral weight channels must be positive, got in={in_channels}, out={out_channels}")
+        self.n_modes, self.mode_axes, self.full_shape = weight_layout(in_channels, out_channels, n_modes, mode_axes)
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.n_modes = tuple(int(m) for m in n_modes)
+        self.real = bool(real)
 
-    @property
-    def full_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, self.out_channels) + weight_mode_shape(self.n_modes)
 
     def dense(self, modes: Sequence[AxisModes] | None = None) -> torch.Tensor:
-        """The complex weight ``(Cin, Cout, *K)`` restricted to ``modes`` (all when None)."""
+        """The weight ``(Cin, Cout, *K_weight)`` (complex, or real if ``real``) restricted to ``modes`` (all when None).
+
+        ``K_weight`` are the kept counts of the non-shared axes.
+        """
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
-        """``x: (B, Cin, *K)`` complex kept coefficients -> ``(B, Cout, *K)``."""
-        return contract_dense(x, self.dense(modes))
+        """``x: (B, Cin, *K)`` kept coefficients (complex, or real if ``real``) -> ``(B, Cout, *K)``."""
+        return contract_modes(x, self.dense(modes), self.mode_axes)
 
 
 class DenseSpectralWeight(SpectralWeight):
-    """A dense complex weight, stored as a real parameter with a trailing (real, imag) axis.
+    """A dense complex weight, stored as a real parameter with a trailing (real, imag) axis
+    (a plain real parameter when ``real``).
 
     Storing real values keeps optimizers, weight decay, gradient clipping, DDP and
     safetensors on their well-trodden real-tensor paths.
 
     Args:
         init_std: standard deviation of the complex entries; ``None`` uses ``sqrt(2/(Cin+Cout))``.
+        mode_axes: per-axis layout (``None``: Fourier), see :mod:`neuralops.spectral.modes`.
+        real: real weight (set by ``SpectralConv`` for real-coefficient transforms).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: Sequence[int], init_std: float | None = None):
-        super().__init__(in_channels, out_channels, n_modes)
-        std = (2.0 / (in_channels + out_channels)) ** 0.5 if init_std is None else float(init_std)
-        # Each of the real and imaginary parts gets std/sqrt(2), so |w| has the given std.
-        self.weight = nn.Parameter(torch.randn(*self.full_shape, 2) * (std / 2**0.5))
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        init_std: float | None = None,
+        mode_axes: Sequence[str] | None = None,
+        real: bool = False,
+    ):
+        super().__init__(in_channels, out_channels, n_modes, mode_axes, real)
+        std = default_init_std(in_channels, out_channels) if init_std is None else float(init_std)
+        self.weight = weight_parameter(self.full_shape, std, self.real)
 
     def dense(self, modes: Sequence[AxisModes] | None = None) -> torch.Tensor:
-        weight = torch.view_as_complex(self.weight)
+        weight = parameter_value(self.weight, self.real)
         if modes is None:
             return weight
-        return select_modes(weight, modes, self.n_modes, first_mode_dim=2)
+        return select_modes(weight, modes, self.n_modes, first_mode_dim=2, mode_axes=self.mode_axes)
 
 
 WEIGHTS: dict[str, type[SpectralWeight]] = {"dense": DenseSpectralWeight}
+
+
+def register_weight(name: str):
+    """Class decorator adding a :class:`SpectralWeight` subclass to :data:`WEIGHTS` as ``name``."""
+
+    def register(cls: type[SpectralWeight]) -> type[SpectralWeight]:
+        key = name.lower()
+        if key in WEIGHTS and WEIGHTS[key] is not cls:
+            raise ConfigError(f"spectral weight {key!r} is already registered by {WEIGHTS[key].__name__}")
+        WEIGHTS[key] = cls
+        return cls
+
+    return register
+
+
+def weight_class(factorization: str) -> type[SpectralWeight]:
+    """The weight class registered as ``factorization`` (case-insensitive)."""
+    key = str(factorization).lower()
+    if key not in WEIGHTS:
+        raise ConfigError(f"unknown spectral weight factorization {factorization!r}; available: {', '.join(sorted(WEIGHTS))}")
+    return WEIGHTS[key]
+
+
+def check_options(label: str, function, options: dict, fixed: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` naming every key of ``options`` that ``function`` does not accept.
+
+    ``fixed`` are parameters the caller fills itself (they may not come from a config).
+    """
+    params = [p for p in inspect.signature(function).parameters if p != "self"]
+    accepted = [p for p in params if p not in fixed]
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise ConfigError(f"{label}: unknown option(s) {', '.join(map(repr, unknown))}; valid options: {', '.join(accepted)}")
+
+
+_FIXED_WEIGHT_ARGS = ("in_channels", "out_channels", "n_modes")
 
 
 def build_spectral_weight(
@@ -98,22 +232,44 @@ def build_spectral_weight(
 
     Unknown options raise :class:`ConfigError` naming them (they are never silently dropped).
     """
-    key = str(factorization).lower()
-    if key not in WEIGHTS:
-        raise ConfigError(f"unknown spectral weight factorization {factorization!r}; available: {', '.join(sorted(WEIGHTS))}")
-    cls = WEIGHTS[key]
-    try:
-        return cls(in_channels, out_channels, n_modes, **options)
-    except TypeError as err:
-        raise ConfigError(f"spectral weight {key!r}: invalid option(s) {sorted(options)}: {err}") from None
+    cls = weight_class(factorization)
+    check_options(f"spectral weight {factorization!r}", cls.__init__, options, _FIXED_WEIGHT_ARGS)
+    return cls(in_channels, out_channels, n_modes, **options)
 
 
 def build_layer_weights(
-    n_layers: int, in_channels: int, out_channels: int, n_modes: Sequence[int], spec: dict | None = None
+    n_layers: int,
+    in_channels: int,
+    out_channels: int,
+    n_modes: Sequence[int],
+    spec: dict | None = None,
+    mode_axes: Sequence[str] | None = None,
+    real: bool = False,
 ) -> list[SpectralWeight]:
     """The spectral weights of ``n_layers`` layers of a model, from a plain spec such as
-    ``{"factorization": "dense"}``. This is the one place models get their weights from, so
-    parameterizations that couple layers can be added here."""
+    ``{"factorization": "dense"}`` or ``{"factorization": "tucker", "rank": 0.05, "joint": True}``.
+
+    This is the one place models get their weights from. With ``"joint": True`` (factorized
+    weights only) all layers are views of **one** factorized tensor of shape
+    ``(n_layers, Cin, Cout, *mode_shape)`` whose first mode indexes the layer; ``rank`` then
+    refers to that joint tensor (a float is a fraction of ``n_layers`` dense weights).
+    ``mode_axes`` is the coefficient layout of the model's transform (``None``: Fourier) and
+    ``real`` whether its coefficients are real (DCT); both come from the model, not the spec.
+    """
     spec = dict(spec or {})
     factorization = spec.pop("factorization", "dense")
+    joint = spec.pop("joint", False)
+    if not isinstance(joint, bool):
+        raise ConfigError(f"spectral weight option 'joint' must be true or false, got {joint!r}")
+    for fixed in ("mode_axes", "real"):
+        if fixed in spec:
+            raise ConfigError(f"spectral weight option {fixed!r} is set by the model's transform, not by the config")
+    if joint:
+        cls = weight_class(factorization)
+        joint_builder = getattr(cls, "joint", None)
+        if joint_builder is None:
+            raise ConfigError(f"joint factorization needs a factorized weight (cp, tucker, tt), got {factorization!r}")
+        check_options(f"joint spectral weight {factorization!r}", joint_builder, spec, ("n_layers",) + _FIXED_WEIGHT_ARGS)
+        return joint_builder(n_layers, in_channels, out_channels, n_modes, mode_axes=mode_axes, real=real, **spec)
+    spec.update(mode_axes=mode_axes, real=real)
     return [build_spectral_weight(in_channels, out_channels, n_modes, factorization, **spec) for _ in range(n_layers)]

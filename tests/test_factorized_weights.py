@@ -1,0 +1,235 @@
+"""Factorized spectral weights (CP, Tucker, TT, joint) against dense references.
+
+References are independent of the code under test: the dense weight is rebuilt from the
+factor parameters here with explicit ``torch.einsum`` formulas written from the textbook
+definitions, and contracted with the plain reference einsum of ``contract.py``.
+"""
+
+import math
+
+import pytest
+import torch
+
+from neuralops.errors import ConfigError
+from neuralops.spectral import SpectralConv, build_layer_weights, build_spectral_weight
+from neuralops.spectral.contract import contract_dense_reference
+from neuralops.spectral.einsum_plan import plan_contraction
+from neuralops.spectral.factorized import TTSpectralWeight, TuckerSpectralWeight
+from neuralops.spectral.modes import kept_modes
+
+TOL64 = 1e-12  # float64 paths that differ only in the order of sums
+FACTORIZATIONS = ["cp", "tucker", "tt"]
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny complex GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def textbook_dense(weight):
+    """Full complex tensor from the stored parameters, by the CP/Tucker/TT definitions."""
+    f = weight.tensor_factorization
+    c = torch.view_as_complex
+    letters = "abcdefgh"[: len(f.shape)]
+    if f.kind == "cp":  # W[i..] = Σ_r Π_n U_n[i_n, r]
+        return torch.einsum(",".join(f"{a}z" for a in letters) + "->" + letters, *[c(u) for u in f.factors])
+    if f.kind == "tucker":  # W = G ×_1 U_1 ... ×_N U_N
+        ranks = "ABCDEFGH"[: len(f.shape)]
+        eq = ranks + "," + ",".join(f"{a}{r}" for a, r in zip(letters, ranks)) + "->" + letters
+        return torch.einsum(eq, c(f.core), *[c(u) for u in f.factors])
+    out = c(f.cores[0])  # TT: product of cores G_n[:, i_n, :]
+    for core in f.cores[1:]:
+        out = torch.einsum("...r,rjs->...js", out, c(core))
+    return out.squeeze(0).squeeze(-1)
+
+
+def layer_slice(full, layer):
+    return full if layer is None else full[layer]
+
+
+CASES = [
+    # (n_modes, grid) - grid coarser than the modes in the second and fourth case
+    ((4, 3), (16, 16)),
+    ((4, 3), (5, 4)),
+    ((2, 3, 2), (8, 8, 8)),
+    ((2, 3, 2), (3, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+@pytest.mark.parametrize("n_modes,grid", CASES)
+def test_factorized_equals_reconstructed_equals_dense(factorization, n_modes, grid):
+    torch.manual_seed(0)
+    weight = build_spectral_weight(5, 4, n_modes, factorization, rank=0.4).double()
+    modes = kept_modes(n_modes, grid)
+    x = torch.randn(3, 5, *[a.count for a in modes], dtype=torch.complex128)
+    # Independent dense reference: textbook reconstruction, sliced by the documented index rule.
+    full = textbook_dense(weight)
+    index = []
+    for axis, (sel, m) in enumerate(zip(modes, n_modes)):
+        idx = list(range(sel.n_pos)) + ([2 * m - sel.n_neg + j for j in range(sel.n_neg)] if axis < len(n_modes) - 1 else [])
+        index.append(torch.tensor(idx))
+    ref_weight = full
+    for axis, idx in enumerate(index):
+        ref_weight = ref_weight.index_select(2 + axis, idx)
+    reference = contract_dense_reference(x, ref_weight)
+    assert torch.allclose(weight.dense(modes), ref_weight, atol=TOL64, rtol=0)
+    outputs = {}
+    for implementation in ("factorized", "reconstructed", "auto"):
+        weight.implementation = implementation
+        outputs[implementation] = weight(x, modes)
+        err = (outputs[implementation] - reference).abs().max().item()
+        assert err < TOL64, (implementation, err)
+
+
+def test_factorized_path_never_forms_the_dense_weight():
+    weight = build_spectral_weight(6, 5, (4, 3), "cp", rank=3, implementation="factorized")
+    modes = kept_modes((4, 3), (16, 16))
+    operands = weight._operands(modes)
+    plan = weight._make_plan("factorize", operands, (2, 6, 8, 3))
+    for step in plan.steps:
+        assert "batch" in step.labels or not {"in", "out"} <= set(step.labels), step.labels
+    rebuild = weight._make_plan("reconstruct", operands, None)
+    assert {"in", "out"} <= set(rebuild.steps[-1].labels)  # the reconstructed path does form it
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+def test_gradients_agree_between_paths(factorization):
+    torch.manual_seed(1)
+    weight = build_spectral_weight(3, 4, (3, 2), factorization, rank=0.5).double()
+    modes = kept_modes((3, 2), (8, 8))
+    x = torch.randn(2, 3, 6, 2, dtype=torch.complex128)
+    grads = {}
+    for implementation in ("factorized", "reconstructed"):
+        weight.implementation = implementation
+        weight.zero_grad()
+        weight(x, modes).abs().pow(2).sum().backward()
+        grads[implementation] = [p.grad.clone() for p in weight.parameters()]
+    for a, b in zip(grads["factorized"], grads["reconstructed"]):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def dims(c_in, c_out, n_modes):
+    return (c_in, c_out) + tuple(2 * m for m in n_modes[:-1]) + (n_modes[-1],)
+
+
+def test_parameter_counts_follow_the_formulas():
+    shape = dims(6, 5, (4, 3))
+    cp = build_spectral_weight(6, 5, (4, 3), "cp", rank=7)
+    assert cp.tensor_factorization.num_parameters() == 2 * 7 * sum(shape)
+    tucker = build_spectral_weight(6, 5, (4, 3), "tucker", rank=[2, 3, 4, 2])
+    ranks = [2, 3, 4, 2]
+    assert tucker.tensor_factorization.num_parameters() == 2 * (math.prod(ranks) + sum(d * r for d, r in zip(shape, ranks)))
+    tt = build_spectral_weight(6, 5, (4, 3), "tt", rank=[1, 3, 4, 2, 1])
+    r = [1, 3, 4, 2, 1]
+    assert tt.tensor_factorization.num_parameters() == 2 * sum(r[k] * d * r[k + 1] for k, d in enumerate(shape))
+    # an int Tucker rank is clipped to each mode size
+    assert build_spectral_weight(6, 5, (4, 3), "tucker", rank=7).tensor_factorization.rank == (6, 5, 7, 3)
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+@pytest.mark.parametrize("fraction", [0.1, 0.5])
+def test_rank_fraction_gives_about_that_fraction_of_parameters(factorization, fraction):
+    weight = build_spectral_weight(16, 16, (8, 8), factorization, rank=fraction)
+    dense = 2 * math.prod(dims(16, 16, (8, 8)))
+    achieved = weight.tensor_factorization.num_parameters() / dense
+    assert abs(achieved - fraction) <= 0.15 * fraction, achieved
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+def test_initial_weight_has_dense_std(factorization):
+    """Averaged over 40 draws, E|W|² of the reconstructed weight is the dense init's 2/(Cin+Cout) (±25%)."""
+    torch.manual_seed(3)
+    second_moment = []
+    for _ in range(40):
+        weight = build_spectral_weight(8, 8, (4, 4), factorization, rank=0.2)
+        second_moment.append(weight.dense().abs().pow(2).mean().item())
+    target = 2.0 / 16
+    assert abs(sum(second_moment) / len(second_moment) / target - 1) < 0.25
+
+
+@pytest.mark.parametrize("cls,rank", [(TuckerSpectralWeight, [6, 5, 8, 3]), (TTSpectralWeight, [1, 6, 24, 3, 1])])
+def test_full_rank_decomposition_reproduces_the_dense_layer(cls, rank):
+    """tensorly's decomposition of a dense weight at full rank gives the same layer (float64, 1e-10)."""
+    torch.manual_seed(4)
+    dense_layer = SpectralConv(6, 5, (4, 3)).double()
+    weight = cls.from_dense(dense_layer.weight.dense().detach(), rank=rank)
+    factorized_layer = SpectralConv(6, 5, (4, 3), weight=weight).double()
+    with torch.no_grad():
+        factorized_layer.bias.copy_(dense_layer.bias)
+    x = torch.randn(2, 6, 16, 12, dtype=torch.float64)
+    for grid_x in (x, x[..., ::3, ::2]):  # also on a grid coarser than the modes
+        assert torch.allclose(factorized_layer(grid_x), dense_layer(grid_x), atol=1e-10, rtol=0)
+
+
+def test_joint_factorization_shares_one_parameter_set():
+    torch.manual_seed(5)
+    weights = build_layer_weights(3, 4, 4, (3, 2), {"factorization": "tucker", "rank": 0.3, "joint": True})
+    layers = torch.nn.ModuleList(SpectralConv(4, 4, (3, 2), weight=w).double() for w in weights)
+    shared = weights[0].tensor_factorization
+    assert all(w.tensor_factorization is shared for w in weights)
+    spectral_params = [p for name, p in layers.named_parameters() if "bias" not in name]
+    assert len(spectral_params) == len(list(shared.parameters()))
+    assert sum(p.numel() for p in spectral_params) == shared.num_parameters()
+    assert [k for k in layers.state_dict() if "factorization" in k][0].startswith("0.")
+    # Each layer's dense weight is its slice of the joint tensor (textbook Tucker reconstruction).
+    joint = textbook_dense(weights[0])
+    assert joint.shape == (3, 4, 4, 6, 2)
+    for layer, w in enumerate(weights):
+        assert torch.allclose(w.dense(), joint[layer], atol=TOL64)
+    # Every layer's loss reaches the shared parameters.
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    layers[2](x).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in shared.parameters())
+    # moving the model moves the shared factors for every view
+    layers.float()
+    assert all(w.dense().dtype == torch.complex64 for w in weights)
+
+
+def test_joint_fraction_counts_all_layers():
+    weights = build_layer_weights(4, 16, 16, (8, 8), {"factorization": "tucker", "rank": 0.05, "joint": True})
+    dense = 4 * 2 * math.prod(dims(16, 16, (8, 8)))
+    achieved = weights[0].tensor_factorization.num_parameters() / dense
+    assert abs(achieved - 0.05) < 0.0075
+
+
+def test_contraction_plans_are_cached(monkeypatch):
+    import neuralops.spectral.factorized as factorized
+
+    calls = []
+    original = factorized.plan_contraction
+    monkeypatch.setattr(factorized, "plan_contraction", lambda *a, **k: calls.append(1) or original(*a, **k))
+    weight = build_spectral_weight(4, 4, (3, 3), "tucker", rank=0.5)
+    modes = kept_modes((3, 3), (12, 12))
+    x = torch.randn(2, 4, 6, 3, dtype=torch.complex64)
+    weight(x, modes)
+    first = len(calls)
+    for _ in range(3):
+        weight(x, modes)
+    assert first >= 1 and len(calls) == first
+
+
+def test_plan_finds_the_cheap_matrix_chain_order():
+    """(A B) C costs 10·100·5 + 10·5·50 = 7,500 MACs; A (B C) costs 75,000."""
+    sizes = {"i": 10, "j": 100, "k": 5, "l": 50}
+    plan = plan_contraction([("i", "j"), ("j", "k"), ("k", "l")], ("i", "l"), sizes)
+    assert plan.macs == 7500
+    a, b, c = torch.randn(10, 100), torch.randn(100, 5), torch.randn(5, 50)
+    assert torch.allclose(plan(a, b, c), a @ b @ c, atol=1e-4)
+
+
+def test_bad_options_raise_config_errors():
+    with pytest.raises(ConfigError, match="rnak"):
+        build_spectral_weight(4, 4, (3, 3), "tucker", rnak=0.1)
+    with pytest.raises(ConfigError, match="fraction"):
+        build_spectral_weight(4, 4, (3, 3), "cp", rank=1.5)
+    with pytest.raises(ConfigError, match="implementation"):
+        build_spectral_weight(4, 4, (3, 3), "tt", implementation="fast")
+    with pytest.raises(ConfigError, match="joint"):
+        build_layer_weights(2, 4, 4, (3, 3), {"factorization": "dense", "joint": True})
+    with pytest.raises(ConfigError, match="mode_axes"):
+        build_layer_weights(2, 4, 4, (3, 3), {"factorization": "cp", "mode_axes": ["nonneg", "nonneg"]})
