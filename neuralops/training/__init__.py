@@ -1,0 +1,1 @@
+"""Training: losses, metrics, optimizers, checkpoints and the trainer loop."""

@@ -1,0 +1,163 @@
+"""One training run from a composed config: what ``python train.py`` does.
+
+data -> normalizers (fitted on the training split) -> model -> Trainer (selection on the
+validation split) -> evaluation of every metric at every test resolution -> ``metrics.json``,
+a pretrained directory ``<run dir>/model``, plots.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Subset
+
+from neuralops.data import OperatorDataset, fit_normalizers, resolutions
+from neuralops.errors import ConfigError, DataFormatError
+from neuralops.evaluation.plots import plot_history, plot_prediction
+from neuralops.evaluation.resolution import evaluate_resolutions, format_table, grid_label
+from neuralops.io import write_json
+from neuralops.models import build
+from neuralops.pretrained import PretrainedOperator, save_pretrained
+from neuralops.training.optim import build_optimizer, build_scheduler
+from neuralops.training.trainer import Trainer, TrainerConfig, resolve_device
+
+DATA_KEYS = {"name", "path", "train_resolution", "test_resolutions", "max_train_samples", "normalize"}
+
+
+def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
+    section = cfg[key] if key in cfg else None
+    if section is None:
+        raise ConfigError(f"config has no {key!r} group")
+    return OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
+
+
+def _data_path(data_cfg: dict[str, Any], base_dir: Path) -> Path:
+    unknown = sorted(set(data_cfg) - DATA_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown data option(s) {unknown}; valid options: {sorted(DATA_KEYS)}")
+    if not data_cfg.get("path"):
+        raise ConfigError("data.path is not set; point it at a neuralops HDF5 file, e.g. data.path=data/darcy_small.h5")
+    path = Path(str(data_cfg["path"])).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _model(model_cfg: dict[str, Any], dataset: OperatorDataset):
+    options = dict(model_cfg)
+    name = options.pop("name", None)
+    if name is None:
+        raise ConfigError("model config lacks 'name' (the registered model name, e.g. model=fno)")
+    for key, value in (("in_channels", len(dataset.input_channels)), ("out_channels", len(dataset.output_channels))):
+        if options.get(key, value) != value:
+            raise ConfigError(f"model.{key}={options[key]} does not match the data, which has {value}")
+        options[key] = value
+    model = build(name, **options)
+    n_dims = getattr(model, "n_dims", None)
+    if n_dims is not None and n_dims != dataset.n_dims:
+        raise ConfigError(f"model {name!r} is {n_dims}-D but the data is {dataset.n_dims}-D (grid {dataset.grid_shape})")
+    return model
+
+
+def _val_dataset(path: Path, grid: tuple[int, ...]) -> OperatorDataset | None:
+    if grid not in resolutions(path, "val"):
+        return None
+    return OperatorDataset(path, split="val", resolution=grid)
+
+
+def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = ".") -> dict[str, Any]:
+    """Train and evaluate as configured; write everything into ``run_dir``; return the metrics."""
+    run_dir, base_dir = Path(run_dir), Path(base_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer_cfg = TrainerConfig.from_dict(_plain(cfg, "trainer"))
+    data_cfg, model_cfg, optim_cfg = _plain(cfg, "data"), _plain(cfg, "model"), _plain(cfg, "optim")
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    if trainer_cfg.num_threads:
+        torch.set_num_threads(trainer_cfg.num_threads)
+    device = resolve_device(trainer_cfg.device)
+
+    path = _data_path(data_cfg, base_dir)
+    train_set = OperatorDataset(path, split="train", resolution=data_cfg.get("train_resolution"))
+    val_set = _val_dataset(path, train_set.grid_shape)
+    train_data = train_set
+    if data_cfg.get("max_train_samples"):
+        train_data = Subset(train_set, range(min(int(data_cfg["max_train_samples"]), len(train_set))))
+    normalizers = fit_normalizers(train_data, batch_size=trainer_cfg.batch_size) if data_cfg.get("normalize", True) else (None, None)
+
+    model = _model(model_cfg, train_set)
+    operator = PretrainedOperator(model, *normalizers)
+    generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
+    train_loader = DataLoader(
+        train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
+    )
+    val_loader = DataLoader(val_set, batch_size=trainer_cfg.batch_size) if val_set is not None else None
+    optimizer = build_optimizer(operator.parameters(), optim_cfg)
+    steps = len(train_loader) if trainer_cfg.limit_train_batches is None else min(len(train_loader), trainer_cfg.limit_train_batches)
+    scheduler, interval = build_scheduler(optimizer, optim_cfg, trainer_cfg.epochs, steps)
+    trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device)
+    if trainer_cfg.resume:
+        resume = Path(trainer_cfg.resume)
+        trainer.resume(resume / "checkpoints" / "last" if (resume / "checkpoints").is_dir() else resume)
+
+    print(f"model {model.name}: {model.num_parameters():,} parameters; data {path.name}: "
+          f"{len(train_data)} train samples at {grid_label(train_set.grid_shape)}, run dir {run_dir}")
+    start = time.perf_counter()
+    history = trainer.fit(train_loader, val_loader)
+    train_time = time.perf_counter() - start
+
+    test_grids = data_cfg.get("test_resolutions")
+    if test_grids is not None:
+        test_grids = [tuple(g) if isinstance(g, (list, tuple)) else (int(g),) * train_set.n_dims for g in test_grids]
+    rows = evaluate_resolutions(operator, path, trainer_cfg.metrics, "test", test_grids, trainer_cfg.batch_size, device, trainer.autocast)
+    if not rows:
+        raise DataFormatError(f"{path}: no resolution holds a 'test' split, so nothing can be evaluated")
+    print(f"\ntest metrics of {model.name} trained at {grid_label(train_set.grid_shape)} (mean over samples):")
+    print(format_table(rows, trainer_cfg.metrics))
+
+    results = {
+        "model": model.name,
+        "parameters": model.num_parameters(),
+        "data": str(path),
+        "train_resolution": grid_label(train_set.grid_shape),
+        "train_samples": len(train_data),
+        "epochs": trainer.epoch,
+        "selection": trainer_cfg.select if val_loader is not None else "last",
+        "train_time_s": train_time,
+        "val_best": trainer.best_val if val_loader is not None else None,
+        "test": rows,
+    }
+    write_json(run_dir / "metrics.json", results)
+    save_pretrained(
+        run_dir / "model",
+        model,
+        *normalizers,
+        metadata={
+            "input_channels": train_set.input_channels,
+            "output_channels": train_set.output_channels,
+            "train_resolution": list(train_set.grid_shape),
+            "data": train_set.attrs.get("name", path.stem),
+            "test": rows,
+        },
+    )
+    _plots(operator, path, rows, history, run_dir, trainer_cfg.loss, device)
+    return results
+
+
+@torch.no_grad()
+def _plots(operator, path: Path, rows, history, run_dir: Path, loss_name: str, device) -> None:
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    plot_history(history, plots / "loss.png", loss_name)
+    operator.eval()
+    for row in rows:
+        grid = tuple(int(n) for n in row["resolution"].split("x"))
+        if len(grid) > 2:
+            continue
+        dataset = OperatorDataset(path, split="test", resolution=grid)
+        sample = dataset[0]
+        pred = operator(sample["x"][None].to(device))[0]
+        plot_prediction(sample["y"][0], pred[0], plots / f"prediction_{row['resolution']}.png",
+                        f"test sample 0 at {row['resolution']}")
+        dataset.close()
