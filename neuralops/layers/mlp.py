@@ -1,4 +1,8 @@
-"""Fully connected networks acting on the last tensor axis, and the activation registry."""
+"""Fully connected networks acting on the last tensor axis: ``(..., in_features) -> (..., out_features)``.
+
+For maps acting on the channel axis of ``(B, C, *grid)`` fields use
+:mod:`neuralops.layers.pointwise` instead.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from neuralops.errors import ConfigError
-
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
-
-
-def build_activation(name: str, option: str = "activation") -> nn.Module:
-    """Return a fresh activation module by name; unknown names raise :class:`ConfigError` naming ``option``."""
-    if name not in ACTIVATIONS:
-        raise ConfigError(f"{option}={name!r} is not a known activation; expected one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+from neuralops.layers.pointwise import activation
 
 
 class MLP(nn.Module):
-    """Linear layers with an activation between them: ``(..., in_features) -> (..., out_features)``.
+    """Linear layers with an activation between them.
 
-    ``hidden`` lists the widths of the hidden layers (empty: a single linear map). The last
-    layer is linear unless ``last_activation`` is set.
+    ``hidden`` lists the widths of the hidden layers (empty: one linear map). The last layer
+    is linear unless ``last_activation`` is set. ``activation_name`` is looked up in
+    :data:`neuralops.layers.pointwise.ACTIVATIONS`.
     """
 
     def __init__(
@@ -31,17 +27,18 @@ class MLP(nn.Module):
         in_features: int,
         hidden: Sequence[int],
         out_features: int,
-        activation: str = "gelu",
+        activation_name: str = "gelu",
         last_activation: bool = False,
     ) -> None:
         super().__init__()
         widths = [int(in_features), *(int(h) for h in hidden), int(out_features)]
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(nn.Linear(fan_in, fan_out))
-            if i < len(widths) - 2 or last_activation:
-                layers.append(build_activation(activation))
-        self.net = nn.Sequential(*layers)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.act = activation(activation_name)
+        self.last_activation = bool(last_activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1 or self.last_activation:
+                x = self.act(x)
+        return x

@@ -5,5 +5,9 @@ Importing this package registers every family. Each family lives in its own modu
 
 from neuralops.models.base import NeuralOperator, available, build, model_class
 from neuralops.models import fno  # noqa: F401  (registers "fno")
+from neuralops.models import mgno  # noqa: F401  (registers "mgno")
+from neuralops.models import deeponet  # noqa: F401  (registers "deeponet", "pod_deeponet", "mionet")
+from neuralops.models import lsm  # noqa: F401  (registers "lsm")
+from neuralops.models import resolution  # noqa: F401  (registers "resampled")
 
 __all__ = ["NeuralOperator", "available", "build", "model_class"]
