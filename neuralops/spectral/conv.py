@@ -10,7 +10,13 @@ from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.spectral.modes import SHARED, fourier_mode_axes, kept_modes, normalize_n_modes
-from neuralops.spectral.precision import HALF_DTYPES, contract_dense_low_precision, contraction_dtype
+from neuralops.spectral.precision import (
+    HALF_DTYPES,
+    contract_dense_low_precision,
+    contraction_dtype,
+    float32_transform_input,
+    transform_precision,
+)
 from neuralops.spectral.transforms import build_transform
 from neuralops.spectral.weights import SpectralWeight, build_spectral_weight, contract_modes
 
@@ -23,6 +29,11 @@ def transform_layout(transform, n_dims: int) -> tuple[tuple[str, ...], bool]:
     """
     layout = getattr(transform, "mode_axes", fourier_mode_axes)
     return tuple(layout(n_dims)), bool(getattr(transform, "real_coefficients", False))
+
+
+def transform_kept_modes(transform):
+    """The transform's mode-selection rule ``(n_modes, grid_in, grid_out) -> modes``; the FFT's by default."""
+    return getattr(transform, "kept_modes", kept_modes)
 
 
 class SpectralConv(nn.Module):
@@ -69,7 +80,7 @@ class SpectralConv(nn.Module):
             weight = build_spectral_weight(in_channels, out_channels, self.n_modes, weight, mode_axes=mode_axes, real=real)
         self._check_weight(weight, mode_axes, real)
         self.weight = weight
-        self._kept_modes = getattr(self.transform, "kept_modes", kept_modes)
+        self._kept_modes = transform_kept_modes(self.transform)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     def _check_weight(self, weight: SpectralWeight, mode_axes: tuple[str, ...], real: bool) -> None:
@@ -98,10 +109,8 @@ class SpectralConv(nn.Module):
         modes = self._kept_modes(self.n_modes, grid_in, grid_out)
         input_dtype = x.dtype
         low_precision = contraction_dtype(x.device)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            if input_dtype in HALF_DTYPES:
-                x = x.float()
-            coefficients = self.transform.forward(x, modes)
+        with transform_precision(x.device):
+            coefficients = self.transform.forward(float32_transform_input(x), modes)
             if low_precision is None:
                 coefficients = self.weight(coefficients, modes)
             else:

@@ -60,3 +60,13 @@ def contract_dense_low_precision(x: torch.Tensor, weight: torch.Tensor, dtype: t
     y_real = torch.bmm(x_real, w_real).float()  # (K, B, 2Cout)
     y_k = torch.complex(y_real[..., :c_out], y_real[..., c_out:])
     return y_k.permute(1, 2, 0).reshape(batch, c_out, *modes)
+
+
+def float32_transform_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` cast to float32 when it is half precision (transforms never run in half)."""
+    return x.float() if x.dtype in HALF_DTYPES else x
+
+
+def transform_precision(device: torch.device):
+    """Context in which transforms run: autocast disabled on ``device``'s type (so everything is float32)."""
+    return torch.autocast(device_type=device.type, enabled=False)

@@ -66,6 +66,36 @@ def select_modes(
     return tensor
 
 
+def embed_modes(
+    block: torch.Tensor,
+    modes: Sequence[AxisModes],
+    n_modes: Sequence[int],
+    first_mode_dim: int,
+    mode_axes: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """Inverse of :func:`select_modes`: place kept coefficients into the full mode layout, zeros elsewhere.
+
+    ``block`` has the kept counts on dims ``first_mode_dim...``; the result has the full sizes
+    (``2m`` on signed axes, ``m`` on non-negative ones). Shared axes are not allowed here.
+    """
+    axes = check_mode_axes(mode_axes, len(n_modes))
+    if SHARED in axes:
+        raise ConfigError("embed_modes needs a layout without shared axes")
+    for axis, (sel, m, kind) in enumerate(zip(modes, n_modes, axes)):
+        dim = first_mode_dim + axis
+        full = 2 * m if kind == SIGNED else m
+        if sel.count == full:
+            continue
+        gap_shape = list(block.shape)
+        gap_shape[dim] = full - sel.count
+        gap = block.new_zeros(gap_shape)
+        parts = [block.narrow(dim, 0, sel.n_pos), gap]
+        if sel.n_neg:
+            parts.append(block.narrow(dim, sel.n_pos, sel.n_neg))
+        block = torch.cat(parts, dim=dim)
+    return block
+
+
 def contract_modes(x: torch.Tensor, weight: torch.Tensor, mode_axes: Sequence[str], contract=contract_dense) -> torch.Tensor:
     """``y[b, o, k] = Σ_i x[b, i, k] · w[i, o, k']`` where ``k'`` drops the shared axes of ``k``.
 

@@ -1,0 +1,136 @@
+"""Spherical FNO (Bonev et al., ICML 2023): FNO blocks whose spectral convolutions use the
+spherical harmonic transform, on equiangular latitude-longitude grids.
+
+Layout as FNO: coordinates (optional) -> lifting channel MLP -> ``n_layers`` blocks
+(spectral conv + skip, channel MLP with soft-gating skip, activation) -> projection.
+
+Grid: ``x: (B, C, nlat, nlon)``, colatitude ``θ_j = π j/(nlat-1)`` (poles included) and
+longitude ``φ_k = 2π k/nlon`` (see :mod:`neuralops.spectral.sphere`).
+
+Spectral weights (``weight_sharing``):
+
+* ``"degree"`` (default): one ``Cin × Cout`` complex matrix per degree ``l``, shared by every
+  order ``m`` — the Driscoll–Healy convolution theorem's form, as in the SFNO paper. The layer
+  commutes with rotations about the polar axis, and with every rotation of the sphere when
+  the per-degree matrices are real (the imaginary parts act as an order-dependent longitude
+  shift).
+* ``"none"``: a separate matrix per ``(l, m)`` (more parameters, not rotation-equivariant).
+
+``output_shape`` evaluates the last spectral convolution on another equiangular grid and
+resamples its skip paths by spherical-harmonic interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from neuralops.errors import ConfigError
+from neuralops.layers.pointwise import ChannelMLP
+from neuralops.models.base import NeuralOperator
+from neuralops.models.fno import FourierBlock
+from neuralops.spectral import SpectralConv, build_layer_weights
+from neuralops.spectral.modes import NONNEG, SHARED, normalize_n_modes
+from neuralops.spectral.sphere import sphere_resample
+
+WEIGHT_SHARING = {"degree": (NONNEG, SHARED), "none": (NONNEG, NONNEG)}
+POSITIONAL_EMBEDDINGS = ("latlon", None)
+
+
+class SphericalBlock(FourierBlock):
+    """A :class:`FourierBlock` whose skip paths are resampled by spherical-harmonic interpolation."""
+
+    def _resampled(self, module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+        if module is None:
+            return None
+        return sphere_resample(module(x), shape)
+
+
+def latlon_channels(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 2, nlat, nlon)``: colatitude ``θ/π ∈ [0, 1]`` and longitude ``φ/2π ∈ [0, 1)``."""
+    nlat, nlon = x.shape[-2:]
+    theta = torch.linspace(0.0, 1.0, nlat, dtype=x.dtype, device=x.device)
+    phi = torch.arange(nlon, dtype=x.dtype, device=x.device) / nlon
+    mesh = torch.stack(torch.meshgrid(theta, phi, indexing="ij"))
+    return mesh.unsqueeze(0).expand(x.shape[0], -1, nlat, nlon)
+
+
+class SFNO(NeuralOperator, name="sfno"):
+    """Spherical Fourier Neural Operator on equiangular ``(nlat, nlon)`` grids.
+
+    Args:
+        in_channels, out_channels: physical input/output channels.
+        n_modes: ``[lmax, mmax]``, counts of kept degrees and orders (``l < lmax``, ``m < mmax``).
+        hidden_channels, n_layers, lifting_ratio, projection_ratio, channel_mlp_expansion,
+        skip, channel_mlp_skip, activation: as for :class:`~neuralops.models.fno.FNO`.
+        positional_embedding: ``"latlon"`` appends ``(θ/π, φ/2π)`` channels; null appends none.
+        weight_sharing: ``"degree"`` (per-degree weights, default) or ``"none"`` (per (l, m)).
+        spectral_weight: weight parameterization, e.g. ``{"factorization": "dense"}``.
+
+    ``forward(x: (B, in_channels, nlat, nlon), output_shape=None) -> (B, out_channels, nlat, nlon)``.
+    """
+
+    n_dims = 2
+    min_grid_size = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        hidden_channels: int = 32,
+        n_layers: int = 4,
+        lifting_ratio: float = 2.0,
+        projection_ratio: float = 2.0,
+        channel_mlp_expansion: float = 0.5,
+        skip: str | None = "linear",
+        channel_mlp_skip: str | None = "soft-gating",
+        positional_embedding: str | None = "latlon",
+        weight_sharing: str = "degree",
+        spectral_weight: dict | None = None,
+        activation: str = "gelu",
+    ):
+        super().__init__()
+        self.n_modes = normalize_n_modes(n_modes, 2)
+        if positional_embedding not in POSITIONAL_EMBEDDINGS:
+            raise ConfigError(f"positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {positional_embedding!r}")
+        if weight_sharing not in WEIGHT_SHARING:
+            raise ConfigError(f"weight_sharing must be one of {sorted(WEIGHT_SHARING)}, got {weight_sharing!r}")
+        if n_layers < 1 or hidden_channels < 1:
+            raise ConfigError(f"SFNO needs n_layers >= 1 and hidden_channels >= 1, got {n_layers} and {hidden_channels}")
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.positional_embedding = positional_embedding
+        lifted_in = in_channels + (2 if positional_embedding else 0)
+        self.lifting = ChannelMLP(lifted_in, hidden_channels, max(int(round(lifting_ratio * hidden_channels)), 1), activation)
+        weights = build_layer_weights(
+            n_layers, hidden_channels, hidden_channels, self.n_modes, spectral_weight, mode_axes=WEIGHT_SHARING[weight_sharing]
+        )
+        self.blocks = nn.ModuleList(
+            SphericalBlock(
+                SpectralConv(hidden_channels, hidden_channels, self.n_modes, weight=w, transform="sht"),
+                skip,
+                channel_mlp_expansion,
+                channel_mlp_skip,
+                activation,
+                "vertex",
+            )
+            for w in weights
+        )
+        projection_hidden = max(int(round(projection_ratio * hidden_channels)), 1)
+        self.projection = ChannelMLP(hidden_channels, out_channels, projection_hidden, activation)
+
+    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        self.check_input(x, output_shape)
+        grid_in = tuple(x.shape[2:])
+        grid_out = grid_in if output_shape is None else tuple(int(s) for s in output_shape)
+        if self.positional_embedding == "latlon":
+            x = torch.cat([x, latlon_channels(x)], dim=1)
+        x = self.lifting(x)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            resample = i == last and grid_out != grid_in
+            x = block(x, output_shape=grid_out if resample else None, last=i == last)
+        return self.projection(x)
