@@ -13,7 +13,7 @@ Spectral weights (``weight_sharing``):
   order ``m`` — the Driscoll–Healy convolution theorem's form, as in the SFNO paper. The layer
   commutes with rotations about the polar axis, and with every rotation of the sphere when
   the per-degree matrices are real (the imaginary parts act as an order-dependent longitude
-  shift).
+  shift; on order 0 only the real part acts, since the output is real).
 * ``"none"``: a separate matrix per ``(l, m)`` (more parameters, not rotation-equivariant).
 
 ``output_shape`` evaluates the last spectral convolution on another equiangular grid and
