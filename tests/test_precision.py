@@ -1,0 +1,97 @@
+"""Mixed precision: autocast forwards match float32 within stated tolerances, no NaN.
+
+On CPU the spectral layers run entirely in float32 under autocast (documented policy), so a
+SpectralConv matches float32 exactly; whole models differ only through their bfloat16
+pointwise layers. The low-precision contraction used on CUDA is checked here in bfloat16 on
+CPU against the float32 reference einsum.
+"""
+
+import pytest
+import torch
+
+from neuralops.models.fno import FNO
+from neuralops.models.mgtfno import MGTFNO
+from neuralops.models.sfno import SFNO
+from neuralops.models.t1 import T1
+from neuralops.models.tfno import TFNO
+from neuralops.spectral import SpectralConv
+from neuralops.spectral.contract import contract_dense_reference
+from neuralops.spectral.precision import contract_dense_low_precision
+
+MODEL_BF16_TOL = 5e-2  # relative max error of a whole model under CPU bf16 autocast (measured 4.7e-3 .. 8.1e-3)
+CONTRACT_BF16_TOL = 2e-2  # relative max error of a bf16 contraction over 16 channels (measured 2.8e-3, 3.3e-3)
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("transform,grid", [("fft", (15, 17)), ("dct", (15, 17)), ("sht", (12, 24))])
+@pytest.mark.parametrize("weight", ["dense", "tucker"])
+def test_spectral_conv_under_cpu_autocast_is_float32(transform, grid, weight):
+    torch.manual_seed(0)
+    layer = SpectralConv(4, 3, (5, 5), weight=weight, transform=transform)
+    x = torch.randn(2, 4, *grid)
+    reference = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = layer(x)
+        from_half_input = layer(x.bfloat16())
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, reference)
+    assert from_half_input.dtype == torch.bfloat16 and torch.isfinite(from_half_input.float()).all()
+    assert (from_half_input.float() - reference).abs().max() <= 2e-2 * reference.abs().max()
+
+
+MODELS = [
+    lambda: FNO(1, 1, [6, 6], hidden_channels=16),
+    lambda: TFNO(1, 1, [6, 6], hidden_channels=16),
+    lambda: MGTFNO(1, 1, [4, 4], hidden_channels=16),
+    lambda: SFNO(1, 1, [6, 6], hidden_channels=16),
+    lambda: T1(1, 1, [6, 6], hidden_channels=16, init_grid=[16, 16]),
+]
+
+
+@pytest.mark.parametrize("make", MODELS, ids=["fno", "tfno", "mgtfno", "sfno", "t1"])
+def test_models_under_bf16_autocast_match_float32(make):
+    torch.manual_seed(1)
+    model = make()
+    x = torch.randn(4, 1, 16, 16)
+    reference = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(x)
+    assert torch.isfinite(mixed).all()
+    relative = ((mixed.float() - reference).abs().max() / reference.abs().max()).item()
+    assert relative < MODEL_BF16_TOL, relative
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x).float().pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("complex_valued", [True, False])
+def test_low_precision_contraction_matches_reference(complex_valued):
+    torch.manual_seed(2)
+    dtype = torch.complex64 if complex_valued else torch.float32
+    x = torch.randn(3, 16, 6, 5, dtype=dtype)
+    w = torch.randn(16, 8, 6, 5, dtype=dtype)
+    reference = contract_dense_reference(x, w)
+    low = contract_dense_low_precision(x, w, torch.bfloat16)
+    assert low.dtype == dtype
+    assert (low - reference).abs().max() <= CONTRACT_BF16_TOL * reference.abs().max()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_autocast_on_a_grid_cufft_cannot_do_in_half(dtype):
+    """An odd (non power-of-two) grid: transforms fall back to float32, contraction in half."""
+    torch.manual_seed(3)
+    layer = SpectralConv(8, 8, (6, 6), weight="tucker").cuda()
+    x = torch.randn(2, 8, 45, 33, device="cuda")
+    reference = layer(x)
+    with torch.autocast("cuda", dtype=dtype):
+        mixed = layer(x)
+    assert torch.isfinite(mixed).all()
+    assert (mixed - reference).abs().max() <= CONTRACT_BF16_TOL * reference.abs().max()
