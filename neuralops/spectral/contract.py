@@ -20,7 +20,8 @@ def contract_dense(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     batch, c_in = x.shape[:2]
     c_out = weight.shape[1]
     modes = x.shape[2:]
-    x_k = x.reshape(batch, c_in, -1).permute(2, 0, 1)  # (K, B, Cin)
-    w_k = weight.reshape(c_in, c_out, -1).permute(2, 0, 1)  # (K, Cin, Cout)
+    # Contiguous operands: complex bmm on permuted strides falls back to one GEMM per mode.
+    x_k = x.reshape(batch, c_in, -1).permute(2, 0, 1).contiguous()  # (K, B, Cin)
+    w_k = weight.reshape(c_in, c_out, -1).permute(2, 0, 1).contiguous()  # (K, Cin, Cout)
     y_k = torch.bmm(x_k, w_k)  # (K, B, Cout)
     return y_k.permute(1, 2, 0).reshape(batch, c_out, *modes)
