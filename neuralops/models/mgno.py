@@ -210,20 +210,20 @@ class MgNO(NeuralOperator, name="mgno"):
         for option, steps in (("smoothing_steps", smoothing_steps), ("post_smoothing_steps", post_smoothing_steps)):
             if len(steps) == 0 or any(int(s) < 0 for s in steps):
                 raise ConfigError(f"{option}={list(steps)!r} must be a non-empty list of non-negative step counts")
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        self.n_dims = int(n_dims)
-        self.min_grid_size = int(coarsest_size)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.n_dims = n_dims
+        self.min_grid_size = coarsest_size
         self.resample_method = check_resample_method(resample_method, "resample_method")
         self.activation = activation_function(activation)
-        widths = [self.in_channels] + [int(hidden_channels)] * int(n_layers)
+        widths = [in_channels] + [hidden_channels] * n_layers
         self.cycles = nn.ModuleList(
-            VCycle(c_f, c_u, self.n_dims, int(level_weight_sets), smoothing_steps, post_smoothing_steps,
-                   int(coarsest_size), padding_mode)
+            VCycle(c_f, c_u, n_dims, level_weight_sets, smoothing_steps, post_smoothing_steps, coarsest_size,
+                   padding_mode)
             for c_f, c_u in zip(widths[:-1], widths[1:])
         )
         self.pointwise = nn.ModuleList(PointwiseLinear(c_f, c_u) for c_f, c_u in zip(widths[:-1], widths[1:]))
-        self.head = PointwiseLinear(int(hidden_channels), self.out_channels)
+        self.head = PointwiseLinear(hidden_channels, out_channels)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """``x: (B, in_channels, *grid)`` -> ``(B, out_channels, *grid)``, or on ``output_shape``
