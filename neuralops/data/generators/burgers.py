@@ -67,7 +67,7 @@ def solve_burgers(
         nu: kinematic viscosity ``>= 0`` (units of ``L^2 / time``).
         t_out: strictly increasing output times ``>= 0``; include 0 to store ``u0``.
         dt: largest time step; ``None`` picks ``DEFAULT_CFL * dx / max|u0|`` (max over the
-            batch, so it depends on the batch) capped by the first output time's scale.
+            batch, so it depends on the batch; pass dt for batch-independent results).
         domain_length: period ``L`` of the domain.
 
     Returns:
