@@ -9,7 +9,7 @@ which is what :func:`neuralops.save_pretrained` writes beside the weights.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -55,6 +55,9 @@ class NeuralOperator(nn.Module):
 
     name: ClassVar[str | None] = None
     min_grid_size: int = 1
+    #: True for models with data-dependent buffers (e.g. a POD basis) that need
+    #: :meth:`fit_to_data` before training.
+    fits_to_data: ClassVar[bool] = False
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -82,6 +85,10 @@ class NeuralOperator(nn.Module):
     def config(self) -> dict[str, Any]:
         """The plain config this model was built from, defaults included (a copy)."""
         return to_plain(self._config)
+
+    def fit_to_data(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Fit data-dependent buffers from training batches ``(x, y)`` in the model's own
+        (normalized) units, ``x: (B, C_in, *grid)``, ``y: (B, C_out, *grid)``. No-op by default."""
 
     def num_parameters(self) -> int:
         """Number of trainable real scalars (a complex parameter counts twice)."""

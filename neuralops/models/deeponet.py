@@ -25,7 +25,7 @@ its own branch and merges the branch outputs by elementwise product.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -307,6 +307,13 @@ class PODDeepONet(BranchTrunkOperator, name="pod_deeponet"):
         self._build_branches([in_channels], branch, branch_hidden, 1, out_channels * n_basis, activation)
         self.register_buffer("pod_basis", torch.zeros(out_channels, n_basis, *self.pod_grid))
         self.register_buffer("pod_mean", torch.zeros(out_channels, *self.pod_grid))
+
+    fits_to_data = True
+
+    def fit_to_data(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Fit the POD basis on the training outputs, resampled to ``pod_grid`` if needed."""
+        outputs = [resample(y, self.pod_grid, "bilinear") for _, y in batches]
+        self.fit_pod(torch.cat(outputs))
 
     @torch.no_grad()
     def fit_pod(self, outputs: torch.Tensor) -> torch.Tensor:

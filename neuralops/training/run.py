@@ -15,18 +15,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
-from neuralops.data import OperatorDataset, fit_normalizers, resolutions
+from neuralops.data import fit_normalizers
+from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_view
+from neuralops.data.splits import manifest
 from neuralops.errors import ConfigError, DataFormatError
 from neuralops.evaluation.plots import plot_history, plot_prediction
-from neuralops.evaluation.resolution import evaluate_resolutions, format_table, grid_label
+from neuralops.evaluation.resolution import evaluate_views, format_rollout, format_table, grid_label
 from neuralops.io import write_json
 from neuralops.models import build
 from neuralops.pretrained import PretrainedOperator, save_pretrained
 from neuralops.training.optim import build_optimizer, build_scheduler
 from neuralops.training.trainer import Trainer, TrainerConfig, resolve_device
-
-DATA_KEYS = {"name", "path", "train_resolution", "test_resolutions", "max_train_samples", "normalize"}
-
 
 def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
     section = cfg[key] if key in cfg else None
@@ -35,17 +34,7 @@ def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
     return OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else dict(section)
 
 
-def _data_path(data_cfg: dict[str, Any], base_dir: Path) -> Path:
-    unknown = sorted(set(data_cfg) - DATA_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown data option(s) {unknown}; valid options: {sorted(DATA_KEYS)}")
-    if not data_cfg.get("path"):
-        raise ConfigError("data.path is not set; point it at a neuralops HDF5 file, e.g. data.path=data/darcy_small.h5")
-    path = Path(str(data_cfg["path"])).expanduser()
-    return path if path.is_absolute() else base_dir / path
-
-
-def _model(model_cfg: dict[str, Any], dataset: OperatorDataset):
+def _model(model_cfg: dict[str, Any], dataset):
     options = dict(model_cfg)
     name = options.pop("name", None)
     if name is None:
@@ -61,10 +50,13 @@ def _model(model_cfg: dict[str, Any], dataset: OperatorDataset):
     return model
 
 
-def _val_dataset(path: Path, grid: tuple[int, ...]) -> OperatorDataset | None:
-    if grid not in resolutions(path, "val"):
-        return None
-    return OperatorDataset(path, split="val", resolution=grid)
+def _normalized_batches(dataset, input_normalizer, output_normalizer, batch_size: int):
+    """``(x, y)`` training batches in the model's normalized units."""
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        x, y = batch["x"], batch["y"]
+        if input_normalizer is not None:
+            x, y = input_normalizer.encode(x), output_normalizer.encode(y)
+        yield x, y
 
 
 def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = ".") -> dict[str, Any]:
@@ -78,16 +70,20 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
         torch.set_num_threads(trainer_cfg.num_threads)
     device = resolve_device(trainer_cfg.device)
 
-    path = _data_path(data_cfg, base_dir)
-    train_set = OperatorDataset(path, split="train", resolution=data_cfg.get("train_resolution"))
-    val_set = _val_dataset(path, train_set.grid_shape)
+    data = DataConfig.from_dict(data_cfg, base_dir)
+    path = data.path
+    view = train_view(data)
+    train_set = open_split(data, "train", view)
+    val_set = open_split(data, "val", view) if holds(data, "val", view) else None
     train_data = train_set
-    if data_cfg.get("max_train_samples"):
-        train_data = Subset(train_set, range(min(int(data_cfg["max_train_samples"]), len(train_set))))
-    normalizers = fit_normalizers(train_data, batch_size=trainer_cfg.batch_size) if data_cfg.get("normalize", True) else (None, None)
+    if data.max_train_samples:
+        train_data = Subset(train_set, range(min(int(data.max_train_samples), len(train_set))))
+    normalizers = fit_normalizers(train_data, batch_size=trainer_cfg.batch_size) if data.normalize else (None, None)
 
     model = _model(model_cfg, train_set)
     operator = PretrainedOperator(model, *normalizers)
+    if model.fits_to_data:
+        model.fit_to_data(_normalized_batches(train_data, *normalizers, trainer_cfg.batch_size))
     generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
     train_loader = DataLoader(
         train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
@@ -107,20 +103,25 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     history = trainer.fit(train_loader, val_loader)
     train_time = time.perf_counter() - start
 
-    test_grids = data_cfg.get("test_resolutions")
-    if test_grids is not None:
-        test_grids = [tuple(g) if isinstance(g, (list, tuple)) else (int(g),) * train_set.n_dims for g in test_grids]
-    rows = evaluate_resolutions(operator, path, trainer_cfg.metrics, "test", test_grids, trainer_cfg.batch_size, device, trainer.autocast)
+    test_views = available_resolutions(data, "test")
+    rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, trainer_cfg.batch_size, device, trainer.autocast)
     if not rows:
         raise DataFormatError(f"{path}: no resolution holds a 'test' split, so nothing can be evaluated")
     print(f"\ntest metrics of {model.name} trained at {grid_label(train_set.grid_shape)} (mean over samples):")
     print(format_table(rows, trainer_cfg.metrics))
+    if data.task == "rollout":
+        print(format_rollout(rows, trainer_cfg.metrics[0]))
+    write_json(run_dir / "splits.json", {"data": str(path), **manifest(data.split_policy, data.splits)})
 
     results = {
         "model": model.name,
         "parameters": model.num_parameters(),
         "data": str(path),
+        "data_format": data.file_format,
+        "task": _task_summary(data),
+        "split": data.split_policy,
         "train_resolution": grid_label(train_set.grid_shape),
+        "train_method": view.method,
         "train_samples": len(train_data),
         "epochs": trainer.epoch,
         "selection": trainer_cfg.select if val_loader is not None else "last",
@@ -138,26 +139,36 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
             "output_channels": train_set.output_channels,
             "train_resolution": list(train_set.grid_shape),
             "data": train_set.attrs.get("name", path.stem),
+            "task": _task_summary(data),
             "test": rows,
         },
     )
-    _plots(operator, path, rows, history, run_dir, trainer_cfg.loss, device)
+    _plots(operator, data, test_views, history, run_dir, trainer_cfg.loss, device)
     return results
 
 
+def _task_summary(data: DataConfig) -> dict[str, Any] | None:
+    """The task options that shape the model's input/output channels (``None`` for pairs)."""
+    if data.task is None:
+        return None
+    if data.task == "one_shot":
+        return {"name": "one_shot", "input_step": data.input_step, "target_step": data.target_step}
+    return {"name": data.task, "steps_in": data.steps_in, "steps_out": data.steps_out, "time_stride": data.time_stride}
+
+
 @torch.no_grad()
-def _plots(operator, path: Path, rows, history, run_dir: Path, loss_name: str, device) -> None:
+def _plots(operator, data: DataConfig, views, history, run_dir: Path, loss_name: str, device) -> None:
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_history(history, plots / "loss.png", loss_name)
     operator.eval()
-    for row in rows:
-        grid = tuple(int(n) for n in row["resolution"].split("x"))
-        if len(grid) > 2:
+    for view in views:
+        dataset = open_split(data, "test", view)
+        if dataset.n_dims > 2:
+            dataset.close()
             continue
-        dataset = OperatorDataset(path, split="test", resolution=grid)
+        label = grid_label(dataset.grid_shape)
         sample = dataset[0]
         pred = operator(sample["x"][None].to(device))[0]
-        plot_prediction(sample["y"][0], pred[0], plots / f"prediction_{row['resolution']}.png",
-                        f"test sample 0 at {row['resolution']}")
+        plot_prediction(sample["y"][0], pred[0], plots / f"prediction_{label}.png", f"test sample 0 at {label} ({view.label})")
         dataset.close()
