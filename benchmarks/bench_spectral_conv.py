@@ -1,0 +1,222 @@
+"""Forward+backward time and peak memory of ``SpectralConv`` with dense, Tucker and CP weights.
+
+    python benchmarks/bench_spectral_conv.py [--device cpu|cuda] [--threads N] [--quick | --full]
+
+Cases (batch, channels, kept modes in our Li-style convention, grid): 2-D 64² (C=32, modes
+16×16), 2-D 128² (C=64, modes 32×32), 3-D 32³ (C=32, modes 8×8×8); weights ``dense``,
+``tucker`` (rank 0.1 = 10% of the dense parameters, ``implementation="auto"``) and ``cp`` (rank
+0.1, ``auto``; skipped at 128² unless ``--full``). ``--full`` adds Tucker with each path forced
+(``tucker-f`` factorized, ``tucker-r`` reconstructed).
+
+What is measured
+----------------
+* **time**: median wall time of ``loss = y.square().mean(); loss.backward()`` after warm-up
+  (CUDA: synchronized before and after each repeat).
+* **peak memory, CPU**: every case runs in a fresh subprocess; the number is the increase of
+  the process's peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``) from after the
+  layer and input are built to after the warm-up and timed forward+backward passes — the extra
+  memory the passes needed at their peak, including allocator slack. A tiny case of the same
+  layer runs first, so one-time costs (lazy loading, BLAS/FFT buffers) are not counted. It is not ``tracemalloc``
+  (which does not see torch's allocations). Each library runs in its own subprocess.
+* **peak memory, CUDA**: ``torch.cuda.max_memory_allocated`` during the passes minus the memory
+  allocated before them.
+* **bandwidth, CUDA**: the compulsory traffic of one forward+backward (read input, weight and
+  output gradient; write output, input gradient and weight gradient) divided by the time, next
+  to the device's copy bandwidth measured with a 1 GiB device-to-device copy (bytes read plus
+  written). Real traffic is higher (FFT passes, spectra), so this is a lower bound.
+
+neuraloperator comparison: when ``neuralop`` is importable, its ``SpectralConv`` runs with the
+same channels, the same number of kept coefficients
+(``n_modes=(2·m_1, .., 2·m_{d-1}, 2·(m_d − 1))`` in its convention) and the same factorization
+and rank; otherwise the script says so and reports ours only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from neuralops.spectral import SpectralConv, build_spectral_weight, kept_modes  # noqa: E402
+
+CASES = {
+    "2d-64": dict(batch=16, channels=32, n_modes=(16, 16), grid=(64, 64), repeats=5),
+    "2d-128": dict(batch=16, channels=64, n_modes=(32, 32), grid=(128, 128), repeats=3),
+    "3d-32": dict(batch=4, channels=32, n_modes=(8, 8, 8), grid=(32, 32, 32), repeats=3),
+}
+WEIGHTS = {
+    "dense": ("dense", {}),
+    "tucker": ("tucker", {"rank": 0.1}),
+    "tucker-f": ("tucker", {"rank": 0.1, "implementation": "factorized"}),
+    "tucker-r": ("tucker", {"rank": 0.1, "implementation": "reconstructed"}),
+    "cp": ("cp", {"rank": 0.1}),
+}
+FORCED_PATHS = ("tucker-f", "tucker-r")
+NEURALOP_FACTORIZATION = {"dense": None, "tucker": "Tucker", "cp": "CP"}
+
+
+def build_ours(case: dict, weight: str) -> torch.nn.Module:
+    c = case["channels"]
+    factorization, options = WEIGHTS[weight]
+    spectral_weight = build_spectral_weight(c, c, case["n_modes"], factorization, **options)
+    return SpectralConv(c, c, case["n_modes"], weight=spectral_weight)
+
+
+def build_neuralop(case: dict, weight: str) -> torch.nn.Module | None:
+    if weight not in NEURALOP_FACTORIZATION:
+        return None
+    try:
+        from neuralop.layers.spectral_convolution import SpectralConv as NeuralopSpectralConv
+    except ImportError:
+        return None
+    modes = case["n_modes"]
+    their_modes = tuple(2 * m for m in modes[:-1]) + (2 * (modes[-1] - 1),)
+    options = {}
+    if NEURALOP_FACTORIZATION[weight] is not None:
+        options = dict(factorization=NEURALOP_FACTORIZATION[weight], rank=WEIGHTS[weight][1]["rank"], implementation="factorized")
+    return NeuralopSpectralConv(case["channels"], case["channels"], their_modes, **options)
+
+
+def count_parameters(layer: torch.nn.Module) -> int:
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in layer.parameters())
+
+
+def copy_bandwidth(device: torch.device) -> float:
+    """Bytes read + written per second by a 1 GiB device-to-device copy."""
+    src = torch.empty(2**28, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(10):
+        dst.copy_(src)
+    torch.cuda.synchronize()
+    return 10 * 2 * src.numel() * 4 / (time.perf_counter() - start)
+
+
+def measure(layer: torch.nn.Module, case: dict, device: torch.device) -> dict:
+    x = torch.randn(case["batch"], case["channels"], *case["grid"], device=device, requires_grad=True)
+    layer = layer.to(device)
+
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        layer(x).square().mean().backward()
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base_memory = torch.cuda.memory_allocated()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step()  # warm-up (contraction plans, FFT plans, allocator): its peak counts too
+    times = []
+    for _ in range(case["repeats"]):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    result = {"time_ms": 1e3 * statistics.median(times), "params": count_parameters(layer)}
+    if cuda:
+        result["peak_mib"] = (torch.cuda.max_memory_allocated() - base_memory) / 2**20
+        element = 4
+        traffic = element * (2 * x.numel() * 2 + 2 * result["params"] + 2 * x.numel())  # x, y, dy, dx, w, dw
+        result["bandwidth_gbs"] = traffic / statistics.median(times) / 1e9
+    else:
+        result["peak_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    return result
+
+
+PRIMING_CASE = dict(batch=2, channels=4, n_modes=(2, 2), grid=(8, 8), repeats=1)
+
+
+def prime(library: str, weight: str, device: torch.device) -> None:
+    """Run a tiny 2-D case first so one-time costs (lazy library loading, BLAS/FFT buffers)
+    are not counted in the measured case's peak memory."""
+    build = build_neuralop if library == "neuralop" else build_ours
+    measure(build(PRIMING_CASE, weight), PRIMING_CASE, device)
+
+
+def run_case(name: str, weight: str, library: str, device: torch.device, threads: int) -> dict | None:
+    """Measure one case with one library (called in a fresh subprocess on CPU); None if unavailable."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    case = CASES[name]
+    if library == "neuralop" and build_neuralop(PRIMING_CASE, weight) is None:
+        return None
+    prime(library, weight, device)
+    if library == "neuralop":
+        theirs = build_neuralop(case, weight)
+        return None if theirs is None else measure(theirs, case, device)
+    ours = build_ours(case, weight)
+    row = measure(ours, case, device)
+    choose = getattr(ours.weight, "choose_implementation", None)
+    if choose is not None:
+        modes = kept_modes(case["n_modes"], case["grid"])
+        row["path"] = choose((case["batch"], case["channels"], *(m.count for m in modes)), modes)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: stable on a shared box)")
+    parser.add_argument("--quick", action="store_true", help="only the 2-D 64² case")
+    parser.add_argument(
+        "--full", action="store_true", help="also the forced Tucker paths and CP at 128² (CP rank 0.1 there is ~3,700: minutes)"
+    )
+    parser.add_argument("--case", nargs=3, metavar=("CASE", "WEIGHT", "LIBRARY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.case:  # subprocess mode: print one JSON line
+        print(json.dumps(run_case(*args.case, device, args.threads)))
+        return
+    try:
+        import neuralop  # noqa: F401
+
+        libraries = ["ours", "neuralop"]
+        print("neuraloperator found: comparing with matching configurations (same kept coefficients and rank)")
+    except ImportError:
+        libraries = ["ours"]
+        print("neuraloperator is not installed: reporting neuralops numbers only")
+    print(f"device={device}, torch {torch.__version__}, threads={args.threads}")
+    if device.type == "cuda":
+        print(f"{torch.cuda.get_device_name(device)}; device-to-device copy bandwidth {copy_bandwidth(device) / 1e9:.0f} GB/s")
+    names = ["2d-64"] if args.quick else list(CASES)
+    header = f"{'case':7} {'weight':9} {'library':8} {'path':13} {'params':>10} {'fwd+bwd ms':>11} {'peak MiB':>9}"
+    print(header + (f" {'GB/s (lower bound)':>19}" if device.type == "cuda" else ""))
+    for name in names:
+        for weight in WEIGHTS:
+            if not args.full and (weight in FORCED_PATHS or (weight == "cp" and name == "2d-128")):
+                continue
+            for library in libraries:
+                if device.type == "cuda":
+                    row = run_case(name, weight, library, device, args.threads)
+                else:
+                    command = [sys.executable, __file__, "--device", "cpu", "--threads", str(args.threads)]
+                    output = subprocess.run(
+                        command + ["--case", name, weight, library], capture_output=True, text=True, check=True
+                    )
+                    row = json.loads(output.stdout.strip().splitlines()[-1])
+                if row is None:
+                    continue
+                path = row.get("path", "-")
+                line = f"{name:7} {weight:9} {library:8} {path:13} {row['params']:>10,} {row['time_ms']:>11.1f} {row['peak_mib']:>9.1f}"
+                if "bandwidth_gbs" in row:
+                    line += f" {row['bandwidth_gbs']:>19.0f}"
+                print(line, flush=True)
+
+if __name__ == "__main__":
+    main()
