@@ -99,19 +99,20 @@ def test_cli_usage_errors_are_clear_and_write_nothing(tmp_path, capsys, args, me
 
 
 def test_cli_failure_mid_generation_leaves_no_file(tmp_path, monkeypatch):
+    """The default batched solver is interrupted on its second batch (the 17-point test grid)."""
     calls = []
-    real_solve = darcy.solve_darcy
+    real_solve = darcy.solve_darcy_batch
 
-    def failing_solve(a, f=darcy.FORCING):
+    def failing_solve(a, *args, **kwargs):
         calls.append(a.shape)
-        if len(calls) == 4:
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_solve(a, f)
+        return real_solve(a, *args, **kwargs)
 
-    monkeypatch.setattr(darcy, "solve_darcy", failing_solve)
+    monkeypatch.setattr(darcy, "solve_darcy_batch", failing_solve)
     with pytest.raises(KeyboardInterrupt):
         main([*SMALL_ARGS, "--out", str(tmp_path / "partial.h5")])
-    assert len(calls) == 4
+    assert calls == [(10, 9, 9), (2, 17, 17)]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,24 +1,24 @@
 """Lazy, per-sample reading of a neuralops HDF5 file (one split at one resolution).
 
-An :class:`OperatorDataset` keeps only the file path and small metadata (channel names,
-coordinates, the rows of its samples). The file is opened read-only on first access, once per
-process: after pickling into a ``DataLoader`` worker the handle is dropped and reopened there.
-Each ``ds[i]`` reads one chunk per array with h5py slicing, so memory stays bounded by a sample.
+:class:`OperatorDataset` reads pair files (``{"x", "y"}`` per sample);
+:class:`TrajectoryFileSource` reads trajectory files for the tasks of
+:mod:`neuralops.data.tasks`. Both keep only the file path and small metadata (channel names,
+coordinates, the rows of their samples) and open the file lazily once per process
+(:class:`~neuralops.data.handles.LazyH5`). Each read selects one sample (a window of time steps
+for trajectories) with h5py slicing, so memory stays bounded by a sample.
 """
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import h5py
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from neuralops.data.schema import FileHeader, ResolutionHeader, iter_split_ids, open_h5, read_header, resolution_key
+from neuralops.data.schema import FileHeader, ResolutionHeader, iter_split_ids, read_header, resolution_key
+from neuralops.data.sources import PairSource, TrajectorySource
+from neuralops.data.views import FILE_VIEW, ResolutionView
 from neuralops.errors import DataFormatError
 
 
@@ -51,8 +51,9 @@ def resolutions(path: str | os.PathLike, split: str = "test") -> list[tuple[int,
 def describe(path: str | os.PathLike) -> dict[str, Any]:
     """A plain summary of a file, reading no sample arrays.
 
-    Returns a dict with ``path``, ``name``, ``description``, ``input_channels``,
-    ``output_channels``, ``axes``, ``n_dims``, ``n_samples``, ``boundary``, ``grid``,
+    Returns a dict with ``path``, ``name``, ``description``, ``layout``, ``input_channels``,
+    ``output_channels`` (pairs; empty for trajectories), ``channels`` and ``times``
+    (trajectories; empty and ``None`` for pairs), ``axes``, ``n_dims``, ``n_samples``, ``boundary``, ``grid``,
     ``coarsening``, ``pde_params``, ``sample_params``, ``splits`` (split → sample count) and
     ``resolutions`` (key such as ``"17"`` → ``{"shape": tuple, "n_samples": int,
     "splits": {split: number of that split's samples held}}``).
@@ -63,8 +64,11 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "path": header.path,
         "name": meta.name,
         "description": meta.description,
+        "layout": meta.layout,
         "input_channels": list(meta.input_channels),
         "output_channels": list(meta.output_channels),
+        "channels": list(meta.channels),
+        "times": None if header.times is None else header.times.tolist(),
         "axes": list(meta.axes),
         "n_dims": meta.n_dims,
         "n_samples": header.n_samples,
@@ -85,14 +89,75 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-class OperatorDataset(Dataset):
-    """One split of a neuralops file at one resolution, read lazily one sample at a time.
+def select_resolution(header: FileHeader, split: str, resolution: int | Sequence[int] | None) -> ResolutionHeader:
+    """The resolution group serving ``split`` at ``resolution`` (``None``: the finest holding it).
+
+    Raises :class:`DataFormatError` for a grid not in the file (listing those that are) or one
+    that holds only part of the split.
+    """
+    ids = _split_ids(header, split)
+    holding = _resolutions_holding(header, ids)
+    if resolution is None:
+        if not holding:
+            raise DataFormatError(f"{header.path}: no resolution holds every sample of split {split!r}")
+        return holding[-1]
+    shape = _shape_of(header, resolution)
+    if shape not in header.resolutions:
+        available = [r.shape for r in header.resolutions.values()]
+        raise DataFormatError(f"{header.path}: resolution {shape} is not in the file; available resolutions: {available}")
+    res = header.resolutions[shape]
+    if res.rows_of(ids) is None:
+        held = int(np.isin(ids, res.index).sum())
+        raise DataFormatError(
+            f"{header.path}: key '/resolutions/{res.key}': holds {held} of the {len(ids)} samples of split "
+            f"{split!r}; resolutions holding all of them: {[r.shape for r in holding]}"
+        )
+    return res
+
+
+class _StoredSplit:
+    """What our two readers share: header check, split and resolution lookup, metadata, rows."""
+
+    def _open_split(
+        self,
+        path: str | os.PathLike,
+        split: str,
+        resolution: int | Sequence[int] | None,
+        view: ResolutionView,
+        rdcc_nbytes: int | None,
+        layout: str,
+        remedy: str,
+    ) -> tuple[FileHeader, ResolutionHeader]:
+        header = read_header(path)
+        if header.metadata.layout != layout:
+            raise DataFormatError(
+                f"{header.path}: key '/@layout': this reader needs {layout!r} but the file holds "
+                f"{header.metadata.layout!r}; {remedy}"
+            )
+        res = select_resolution(header, split, resolution)
+        meta = header.metadata
+        self._init_handle(header.path, rdcc_nbytes)
+        ids = header.splits[split]
+        self._describe(meta.name, meta.axes, res.shape, res.coords, header.attrs, ids, view)
+        self.split = split
+        self._rows = res.rows_of(ids)
+        return header, res
+
+    def _where(self, i: int) -> str:
+        return f"row {int(self._rows[i])} (sample {int(self.sample_ids[i])})"
+
+
+class OperatorDataset(_StoredSplit, PairSource):
+    """One split of a neuralops pair file at one resolution, read lazily one sample at a time.
 
     Args:
-        path: the HDF5 file.
+        path: the HDF5 file (layout ``pairs``).
         split: ``"train"``, ``"val"``, ``"test"`` or another split stored in the file.
         resolution: points per axis (``17`` means ``17 x 17`` in 2-D) or a tuple of points per
             axis; ``None`` picks the finest resolution that holds every sample of the split.
+        view: how the served grid derives from that stored resolution (default: as stored;
+            see :mod:`neuralops.data.views`).
+        rdcc_nbytes: HDF5 chunk-cache bytes per dataset (``None``: h5py's default).
 
     ``ds[i]`` is ``{"x": FloatTensor (C_in, *grid), "y": FloatTensor (C_out, *grid)}`` for the
     global sample ``ds.sample_ids[i]``. Samples are in ascending global id, so ``ds[i]`` is the
@@ -110,85 +175,76 @@ class OperatorDataset(Dataset):
         sample_ids: int64 ``(len(ds),)`` global ids of the samples.
 
     Raises:
-        DataFormatError: missing file, not our schema, unknown split, a resolution not in the
-            file (the message lists those that are), or a split not held at that resolution.
+        DataFormatError: missing file, not our schema, a trajectory file, unknown split, a
+            resolution not in the file (the message lists those that are), or a split not
+            held at that resolution.
     """
 
-    def __init__(self, path: str | os.PathLike, split: str = "train", resolution: int | Sequence[int] | None = None):
-        header = read_header(path)
-        ids = _split_ids(header, split)
-        holding = _resolutions_holding(header, ids)
-        if resolution is None:
-            if not holding:
-                raise DataFormatError(f"{header.path}: no resolution holds every sample of split {split!r}")
-            res = holding[-1]
-        else:
-            shape = _shape_of(header, resolution)
-            if shape not in header.resolutions:
-                available = [r.shape for r in header.resolutions.values()]
-                raise DataFormatError(f"{header.path}: resolution {shape} is not in the file; available resolutions: {available}")
-            res = header.resolutions[shape]
-            if res.rows_of(ids) is None:
-                held = int(np.isin(ids, res.index).sum())
-                raise DataFormatError(
-                    f"{header.path}: key '/resolutions/{res.key}': holds {held} of the {len(ids)} samples of split "
-                    f"{split!r}; resolutions holding all of them: {[r.shape for r in holding]}"
-                )
-        meta = header.metadata
-        self.path = header.path
-        self.split = split
-        self.input_channels = list(meta.input_channels)
-        self.output_channels = list(meta.output_channels)
-        self.grid_shape = res.shape
-        self.n_dims = meta.n_dims
-        self.axes = list(meta.axes)
-        self.coords = dict(res.coords)
-        self.attrs = dict(header.attrs)
-        self.sample_ids = ids
-        self._rows = res.rows_of(ids)
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        split: str = "train",
+        resolution: int | Sequence[int] | None = None,
+        view: ResolutionView = FILE_VIEW,
+        rdcc_nbytes: int | None = None,
+    ):
+        header, res = self._open_split(
+            path, split, resolution, view, rdcc_nbytes, "pairs", "open it with a task (data.task: one_shot, window or rollout)"
+        )
+        self.input_channels = list(header.metadata.input_channels)
+        self.output_channels = list(header.metadata.output_channels)
         self._inputs_key = f"/resolutions/{res.key}/inputs"
         self._outputs_key = f"/resolutions/{res.key}/outputs"
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
 
-    def __len__(self) -> int:
-        return len(self._rows)
+    def _read_row(self, key: str, row: int) -> np.ndarray:
+        space = self._space()
+        if all(s == slice(None) for s in space):
+            return self._handle()[key][row]
+        return self._handle()[key][(row, slice(None), *space)]
 
-    def _handle(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._file = open_h5(self.path)
-            self._pid = os.getpid()
-        return self._file
-
-    def _read(self, key: str, row: int) -> torch.Tensor:
-        values = self._handle()[key][row]
-        if not np.all(np.isfinite(values)):
-            raise DataFormatError(f"{self.path}: key '{key}': row {row} holds NaN or Inf")
-        return torch.from_numpy(np.asarray(values, dtype=np.float32))
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        i = operator.index(i)
-        n = len(self._rows)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for a dataset of {n} samples")
+    def _read_pair(self, i: int) -> tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]:
         row = int(self._rows[i])
-        return {"x": self._read(self._inputs_key, row), "y": self._read(self._outputs_key, row)}
-
-    def close(self) -> None:
-        """Close the file handle of this process (it reopens on the next access)."""
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-        self._pid = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_file"] = None
-        state["_pid"] = None
-        return state
+        return (self._inputs_key, self._read_row(self._inputs_key, row)), (self._outputs_key, self._read_row(self._outputs_key, row))
 
     def __repr__(self) -> str:
         return (
             f"OperatorDataset({self.path!r}, split={self.split!r}, resolution={resolution_key(self.grid_shape)}, "
             f"samples={len(self)}, x={self.input_channels}, y={self.output_channels})"
+        )
+
+
+class TrajectoryFileSource(_StoredSplit, TrajectorySource):
+    """One split of a neuralops trajectory file at one resolution (see :class:`TrajectorySource`).
+
+    Args:
+        path, split, resolution, view, rdcc_nbytes: as for :class:`OperatorDataset`.
+
+    ``read_steps(i, steps)`` reads rows ``steps`` of ``/resolutions/<key>/trajectories`` for the
+    global sample ``sample_ids[i]``: ``(n_steps, C, *grid)``. ``times`` come from ``/times``,
+    channel names from the ``channels`` attribute; there are no static channels.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        split: str = "train",
+        resolution: int | Sequence[int] | None = None,
+        view: ResolutionView = FILE_VIEW,
+        rdcc_nbytes: int | None = None,
+    ):
+        header, res = self._open_split(
+            path, split, resolution, view, rdcc_nbytes, "trajectories", "it holds input/output pairs: use OperatorDataset (data.task: null)"
+        )
+        self.channels = list(header.metadata.channels)
+        self.static_channels = []
+        self.times = header.times
+        self._key = f"/resolutions/{res.key}/trajectories"
+
+    def _read_steps(self, i: int, steps: slice) -> tuple[str, np.ndarray]:
+        return self._key, self._handle()[self._key][(int(self._rows[i]), steps, slice(None), *self._space())]
+
+    def __repr__(self) -> str:
+        return (
+            f"TrajectoryFileSource({self.path!r}, split={self.split!r}, resolution={resolution_key(self.grid_shape)}, "
+            f"samples={len(self)}, steps={self.n_times}, channels={self.channels})"
         )

@@ -5,29 +5,51 @@ Example (the shipped ``data/darcy_small.h5``)::
     python -m neuralops.data.generate darcy --samples 1250 --val-fraction 0.08 --test-fraction 0.08 \\
         --resolutions 17 --test-resolutions 17 33 65 --seed 0 --out data/darcy_small.h5
 
+Time-dependent data (trajectories; coarser grids are exact subsamples of the finest)::
+
+    python -m neuralops.data.generate navier_stokes --samples 1000 --resolutions 64 32 --viscosity 1e-3 --out ns.h5
+    python -m neuralops.data.generate burgers --samples 1000 --resolutions 1024 256 --out burgers.h5
+    python -m neuralops.data.generate shallow_water --samples 200 --resolutions 33 17 --out swe.h5
+
 Every split is generated on ``--resolutions`` unless ``--train-resolutions``,
 ``--val-resolutions`` or ``--test-resolutions`` give it its own grids; a grid then holds the
-samples of every split that asks for it. The file is written atomically and an existing file is
-kept unless ``--overwrite`` is given.
+samples of every split that asks for it. Generator-specific flags (listed per generator in
+``--help``) come from each generator's options dataclass; a flag that the chosen generator does
+not take is a usage error. The file is written atomically and an existing file is kept unless
+``--overwrite`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+import types
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from neuralops.data.generators import GenerationRequest, assign_splits
-from neuralops.data.generators.darcy import write_darcy
+from neuralops.data.generators import GenerationRequest, GeneratorSpec, assign_splits
+from neuralops.data.generators.darcy import DarcyOptions, write_darcy
+from neuralops.data.generators.trajectory_writers import (
+    BurgersOptions,
+    NavierStokesOptions,
+    ShallowWaterOptions,
+    write_burgers,
+    write_navier_stokes,
+    write_shallow_water,
+)
 from neuralops.errors import ConfigError, NeuralopsError
 
-GENERATORS: dict[str, Callable[[GenerationRequest], None]] = {
-    "darcy": write_darcy,
+GENERATORS: dict[str, GeneratorSpec] = {
+    "darcy": GeneratorSpec(write_darcy, DarcyOptions, "2-D Darcy flow a -> u (pairs), solved per grid"),
+    "burgers": GeneratorSpec(write_burgers, BurgersOptions, "1-D viscous Burgers trajectories, periodic"),
+    "navier_stokes": GeneratorSpec(write_navier_stokes, NavierStokesOptions, "2-D Navier-Stokes vorticity trajectories on the torus"),
+    "shallow_water": GeneratorSpec(write_shallow_water, ShallowWaterOptions, "rotating shallow water on the sphere, trajectories of (h, u, v)"),
 }
-"""Generator name → function writing the file. Add an entry to expose a new generator."""
+"""Generator name → spec (writer, options dataclass, summary). Add an entry to expose a generator."""
 
 MIN_POINTS = 3
 
@@ -62,12 +84,51 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _generator_flags() -> dict[str, dict]:
+    """Flag name → {"type", "choices", "help", "defaults": {generator: default}} over all generators."""
+    flags: dict[str, dict] = {}
+    for name, spec in GENERATORS.items():
+        hints = typing.get_type_hints(spec.options)
+        for option in dataclasses.fields(spec.options):
+            hint = hints[option.name]
+            if isinstance(hint, types.UnionType):
+                hint = next(t for t in typing.get_args(hint) if t is not type(None))
+            entry = flags.setdefault(option.name, {"type": hint, "choices": option.metadata.get("choices"), "help": {}, "defaults": {}})
+            entry["help"][name] = option.metadata.get("help", "")
+            entry["defaults"][name] = option.default
+    return flags
+
+
+def _add_generator_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generator options (each lists the generators it applies to, with their defaults)")
+    for option, entry in _generator_flags().items():
+        text = "; ".join(f"{gen}: {entry['help'][gen]} [default {default}]" for gen, default in entry["defaults"].items())
+        group.add_argument(
+            f"--{option.replace('_', '-')}", dest=f"option_{option}", type=entry["type"], choices=entry["choices"], default=None,
+            metavar=option.upper() if entry["choices"] is None else None, help=text,
+        )
+
+
+def options_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> object:
+    """The chosen generator's options dataclass from the parsed flags; a flag of another
+    generator is a usage error (exit 2)."""
+    spec = GENERATORS[args.generator]
+    own = {option.name for option in dataclasses.fields(spec.options)}
+    given = {key[len("option_"):]: value for key, value in vars(args).items() if key.startswith("option_") and value is not None}
+    foreign = sorted(set(given) - own)
+    if foreign:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in foreign)
+        parser.error(f"{flags} does not apply to {args.generator}; its options: {', '.join('--' + n.replace('_', '-') for n in sorted(own))}")
+    return spec.options(**given)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    summaries = "; ".join(f"{name}: {spec.summary}" for name, spec in GENERATORS.items())
     parser = argparse.ArgumentParser(
         prog="python -m neuralops.data.generate",
         description=(
             "Generate a PDE dataset in the neuralops HDF5 schema (docs/data_format.md). Sample i is a "
-            "function of (seed, i) only, and is the same field on every grid."
+            f"function of (seed, i) only, and is the same field on every grid. Generators: {summaries}."
         ),
         epilog=(
             "example: python -m neuralops.data.generate darcy --samples 1250 --val-fraction 0.08 "
@@ -91,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_generator_flags(parser)
     return parser
 
 
@@ -126,8 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     request = request_from_args(args, parser)
+    options = options_from_args(args, parser)
     try:
-        GENERATORS[args.generator](request)
+        GENERATORS[args.generator].write(request, options)
     except (NeuralopsError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

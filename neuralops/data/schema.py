@@ -1,18 +1,23 @@
 """The neuralops HDF5 schema: constants, an atomic writer, a cheap header reader and a validator.
 
-A file holds one dataset (one PDE, one input→output map) at one or more resolutions of the
-*same* samples. Samples have global ids ``0 … n_samples-1``; each resolution group lists the ids
-it holds, so a coarse grid may hold every sample while a fine grid holds only the test split.
-The layout is written down in ``docs/data_format.md``; in brief::
+A file holds one dataset (one PDE) at one or more resolutions of the *same* samples. Samples
+have global ids ``0 … n_samples-1``; each resolution group lists the ids it holds, so a coarse
+grid may hold every sample while a fine grid holds only the test split. A file has one of two
+layouts: ``pairs`` (an input→output map, format version 1) or ``trajectories`` (time series of
+a state, format version 2). The layout is written down in ``docs/data_format.md``; in brief::
 
-    /                     attrs: format="neuralops", format_version=1, name, description,
-                                 input_channels, output_channels, axes, n_dims, n_samples,
-                                 boundary, grid, coarsening, param_<name> (PDE parameters)
+    /                     attrs: format="neuralops", format_version, layout, name, description,
+                                 axes, n_dims, n_samples, boundary, grid, coarsening,
+                                 param_<name> (PDE parameters), and
+                                 pairs: input_channels, output_channels
+                                 trajectories: channels, time_units
     /splits/<split>       int64 [n_split]  sorted global sample ids (train, val, test required)
+    /times                float64 [T]      trajectories only: time of each stored step
     /resolutions/<key>/   key = "17" (same points on every axis) or "32x64"
         index             int64 [n_r]      sorted global sample ids held at this grid
-        inputs            float32 [n_r, C_in, *grid]   chunks (1, C_in, *grid)
-        outputs           float32 [n_r, C_out, *grid]  chunks (1, C_out, *grid)
+        inputs            float32 [n_r, C_in, *grid]      pairs; chunks (1, C_in, *grid)
+        outputs           float32 [n_r, C_out, *grid]     pairs; chunks (1, C_out, *grid)
+        trajectories      float32 [n_r, T, C, *grid]      trajectories; chunks (1, t_chunk, C, *grid)
         coords/<axis>     float64 [grid[d]] coordinate of each grid line, physical units
     /params/<name>        [n_samples]      optional per-sample parameters
 
@@ -37,21 +42,33 @@ import numpy as np
 from neuralops.errors import ConfigError, DataFormatError
 
 FORMAT = "neuralops"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Newest version this code reads. Pair files are written as version 1 (unchanged since it),
+trajectory files as version 2."""
+LAYOUTS = ("pairs", "trajectories")
+"""``pairs``: one input and one output array per sample. ``trajectories``: one array
+``[T, C, *grid]`` per sample, the state at the times ``/times``."""
+_LAYOUT_VERSION = {"pairs": 1, "trajectories": 2}
+TRAJECTORY_CHUNK_BYTES = 2**18
+"""Largest chunk of a trajectory array: ``(1, t_chunk, C, *grid)`` with as many time steps as fit
+in 256 KiB (at least one), so a window of a few steps decompresses a few small chunks."""
 REQUIRED_SPLITS = ("train", "val", "test")
-GRID_TYPES = ("vertex", "periodic", "cell")
+GRID_TYPES = ("vertex", "periodic", "cell", "equiangular")
 """``vertex``: N points per axis including both ends of the interval, spacing L/(N-1).
 ``periodic``: N points x_i = x_0 + i L/N (the right end is the left end's periodic image).
-``cell``: N cell centres x_i = x_0 + (i + 1/2) L/N."""
+``cell``: N cell centres x_i = x_0 + (i + 1/2) L/N.
+``equiangular``: the sphere, axes (colatitude, longitude): nlat colatitudes pi j/(nlat-1) from
+pole to pole (vertex) and nlon longitudes 2 pi i/nlon (periodic)."""
 COARSENINGS = ("solved_per_grid", "subsampled", "filtered")
 """How coarse resolutions were made: each grid solved on its own (``solved_per_grid``), point
 subsampling of a finer solution (``subsampled``), or anti-aliased filtering (``filtered``)."""
-BOUNDARIES = ("dirichlet", "neumann", "periodic", "mixed", "wall", "open")
+BOUNDARIES = ("dirichlet", "neumann", "periodic", "mixed", "wall", "open", "none")
+"""``none``: a closed manifold without boundary (the sphere)."""
 PARAM_PREFIX = "param_"
 COMPRESSION_LEVEL = 4
 
 _ROOT_STRING_ATTRS = ("name", "description", "boundary", "grid", "coarsening")
-_ROOT_LIST_ATTRS = ("input_channels", "output_channels", "axes")
+_LAYOUT_LIST_ATTRS = {"pairs": ("input_channels", "output_channels"), "trajectories": ("channels",)}
 _ROOT_INT_ATTRS = ("format_version", "n_dims", "n_samples")
 _VALUE_SCAN_BYTES = 64 * 2**20
 
@@ -76,36 +93,49 @@ def parse_resolution_key(key: str, n_dims: int) -> tuple[int, ...] | None:
     return tuple(int(p) for p in parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetMetadata:
     """Everything about a dataset that is not sample data.
 
     Attributes:
         name: short identifier, e.g. ``"darcy"``.
         description: one or two sentences: the PDE, its domain and what maps to what.
-        input_channels: names of the input channels, e.g. ``("a",)``.
-        output_channels: names of the output channels, e.g. ``("u",)``.
         axes: names of the spatial axes in array order, e.g. ``("x", "y")``.
         boundary: boundary condition type, one of :data:`BOUNDARIES`.
         grid: grid type, one of :data:`GRID_TYPES`.
         coarsening: how the coarser resolutions were made, one of :data:`COARSENINGS`.
+        layout: ``"pairs"`` (default) or ``"trajectories"``, see :data:`LAYOUTS`.
+        input_channels: pairs only: names of the input channels, e.g. ``("a",)``.
+        output_channels: pairs only: names of the output channels, e.g. ``("u",)``.
+        channels: trajectories only: names of the state channels, e.g. ``("w",)``.
+        time_units: trajectories only: unit of ``/times``, e.g. ``"s"`` or ``"1"`` (nondimensional).
         pde_params: scalar PDE / generator parameters, stored as root attributes
             ``param_<name>``.
     """
 
     name: str
     description: str
-    input_channels: tuple[str, ...]
-    output_channels: tuple[str, ...]
     axes: tuple[str, ...]
     boundary: str
     grid: str
     coarsening: str
+    layout: str = "pairs"
+    input_channels: tuple[str, ...] = ()
+    output_channels: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    time_units: str = ""
     pde_params: Mapping[str, float | int | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for attr in ("input_channels", "output_channels", "axes"):
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"DatasetMetadata.layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
+        needed = ("axes", *_LAYOUT_LIST_ATTRS[self.layout])
+        for attr in ("axes", "input_channels", "output_channels", "channels"):
             names = tuple(getattr(self, attr))
+            if attr not in needed:
+                if names:
+                    raise ConfigError(f"DatasetMetadata.{attr} does not apply to layout {self.layout!r}; got {names!r}")
+                continue
             if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
                 raise ConfigError(f"DatasetMetadata.{attr} must be distinct non-empty strings, got {names!r}")
             object.__setattr__(self, attr, names)
@@ -119,6 +149,18 @@ class DatasetMetadata:
     @property
     def n_dims(self) -> int:
         return len(self.axes)
+
+    @property
+    def is_trajectory(self) -> bool:
+        return self.layout == "trajectories"
+
+    @property
+    def array_channels(self) -> dict[str, tuple[str, ...]]:
+        """Sample array name per resolution group → its channel names (``inputs``/``outputs``
+        for pairs, ``trajectories`` for trajectories)."""
+        if self.is_trajectory:
+            return {"trajectories": self.channels}
+        return {"inputs": self.input_channels, "outputs": self.output_channels}
 
 
 @dataclass(frozen=True)
@@ -159,6 +201,8 @@ class FileHeader:
         splits: sorted global ids per split name.
         resolutions: one header per resolution group, keyed by grid shape.
         sample_params: names of the per-sample parameters under ``/params``.
+        times: trajectories only: float64 ``(T,)`` time of each stored step (``time_units``);
+            ``None`` for pair files.
     """
 
     path: str
@@ -168,6 +212,7 @@ class FileHeader:
     splits: dict[str, np.ndarray]
     resolutions: dict[tuple[int, ...], ResolutionHeader]
     sample_params: tuple[str, ...]
+    times: np.ndarray | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -185,13 +230,17 @@ def _fail(path: str | os.PathLike, key: str, message: str) -> DataFormatError:
     return DataFormatError(f"{os.fspath(path)}: key '{key}': {message}")
 
 
-def open_h5(path: str | os.PathLike) -> h5py.File:
-    """Open ``path`` read-only, turning a missing or unreadable file into :class:`DataFormatError`."""
+def open_h5(path: str | os.PathLike, rdcc_nbytes: int | None = None) -> h5py.File:
+    """Open ``path`` read-only, turning a missing or unreadable file into :class:`DataFormatError`.
+
+    ``rdcc_nbytes``: size in bytes of HDF5's chunk cache per open dataset (``None``: h5py's
+    default, 1 MiB). A larger cache helps when consecutive reads hit the same chunks.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataFormatError(f"{path}: no such data file")
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", rdcc_nbytes=rdcc_nbytes)
     except OSError as err:
         raise DataFormatError(f"{path}: not a readable HDF5 file ({err})") from None
 
@@ -217,10 +266,14 @@ def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict
             raise _fail(path, f"/@{key}", f"expected an integer attribute, found {attrs.get(key)!r}")
     if not 1 <= attrs["format_version"] <= FORMAT_VERSION:
         raise _fail(path, "/@format_version", f"this neuralops reads format versions 1..{FORMAT_VERSION}, found {attrs['format_version']}")
-    for key in _ROOT_STRING_ATTRS:
+    layout = attrs.setdefault("layout", "pairs")
+    if layout not in LAYOUTS or attrs["format_version"] < _LAYOUT_VERSION[layout]:
+        raise _fail(path, "/@layout", f"expected one of {list(LAYOUTS)} (trajectories from format version 2), found {layout!r}")
+    string_attrs = _ROOT_STRING_ATTRS + (("time_units",) if layout == "trajectories" else ())
+    for key in string_attrs:
         if not isinstance(attrs.get(key), str):
             raise _fail(path, f"/@{key}", f"expected a string attribute, found {attrs.get(key)!r}")
-    for key in _ROOT_LIST_ATTRS:
+    for key in ("axes", *_LAYOUT_LIST_ATTRS[layout]):
         value = attrs.get(key)
         if isinstance(value, str):
             attrs[key] = value = [value]
@@ -235,12 +288,15 @@ def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict
         metadata = DatasetMetadata(
             name=attrs["name"],
             description=attrs["description"],
-            input_channels=tuple(attrs["input_channels"]),
-            output_channels=tuple(attrs["output_channels"]),
             axes=tuple(attrs["axes"]),
             boundary=attrs["boundary"],
             grid=attrs["grid"],
             coarsening=attrs["coarsening"],
+            layout=layout,
+            input_channels=tuple(attrs.get("input_channels", ())) if layout == "pairs" else (),
+            output_channels=tuple(attrs.get("output_channels", ())) if layout == "pairs" else (),
+            channels=tuple(attrs.get("channels", ())) if layout == "trajectories" else (),
+            time_units=attrs.get("time_units", "") if layout == "trajectories" else "",
             pde_params=params,
         )
     except ConfigError as err:
@@ -248,22 +304,38 @@ def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict
     return metadata, attrs["n_samples"], attrs
 
 
-def _read_resolution(path: str, h5: h5py.File, key: str, meta: DatasetMetadata, n_samples: int) -> ResolutionHeader:
+def _read_times(path: str, h5: h5py.File) -> np.ndarray:
+    node = h5.get("times")
+    if not isinstance(node, h5py.Dataset) or node.ndim != 1 or len(node) < 1 or node.dtype.kind != "f":
+        found = f"shape {node.shape} dtype {node.dtype}" if isinstance(node, h5py.Dataset) else "nothing"
+        raise _fail(path, "/times", f"expected a 1-D float array with the time of each stored step, found {found}")
+    times = node[()].astype(np.float64)
+    if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+        raise _fail(path, "/times", "expected finite, strictly increasing times")
+    return times
+
+
+def _read_resolution(
+    path: str, h5: h5py.File, key: str, meta: DatasetMetadata, n_samples: int, n_times: int | None
+) -> ResolutionHeader:
     where = f"/resolutions/{key}"
     group = h5[where]
     shape = parse_resolution_key(key, meta.n_dims)
     if not isinstance(group, h5py.Group) or shape is None or min(shape) < 1:
         raise _fail(path, where, f"expected a group named by points per axis ('17' or '17x33' for {meta.n_dims} axes)")
     index = _read_ids(path, h5, f"{where}/index", n_samples)
-    for name, channels in (("inputs", meta.input_channels), ("outputs", meta.output_channels)):
+    leading = (len(index),) if n_times is None else (len(index), n_times)
+    axis_names = ("sample",) if n_times is None else ("sample", "time")
+    for name, channels in meta.array_channels.items():
         node = group.get(name)
-        expected = (len(index), len(channels), *shape)
+        expected = (*leading, len(channels), *shape)
         if not isinstance(node, h5py.Dataset):
             raise _fail(path, f"{where}/{name}", f"missing; expected a float dataset of shape {expected}")
         if node.ndim != len(expected):
-            raise _fail(path, f"{where}/{name}", f"expected rank {len(expected)} (sample, channel, {', '.join(meta.axes)}), found shape {node.shape}")
-        if node.shape[1] != len(channels):
-            raise _fail(path, f"{where}/{name}", f"expected {len(channels)} channel(s) {list(channels)}, found {node.shape[1]}")
+            names = ", ".join((*axis_names, "channel", *meta.axes))
+            raise _fail(path, f"{where}/{name}", f"expected rank {len(expected)} ({names}), found shape {node.shape}")
+        if node.shape[len(leading)] != len(channels):
+            raise _fail(path, f"{where}/{name}", f"expected {len(channels)} channel(s) {list(channels)}, found {node.shape[len(leading)]}")
         if node.shape != expected or node.dtype.kind != "f":
             raise _fail(path, f"{where}/{name}", f"expected float shape {expected}, found {node.dtype} {node.shape}")
     coords = {}
@@ -295,6 +367,7 @@ def read_header(path: str | os.PathLike) -> FileHeader:
             raise _fail(path, "/splits", f"missing; expected a group with datasets {list(REQUIRED_SPLITS)}")
         for name in sorted(set(REQUIRED_SPLITS) | set(split_group)):
             splits[name] = _read_ids(path, h5, f"/splits/{name}", n_samples)
+        times = _read_times(path, h5) if meta.is_trajectory else None
         all_split_ids = np.concatenate(list(splits.values()))
         if len(np.unique(all_split_ids)) != len(all_split_ids):
             raise _fail(path, "/splits", "expected disjoint splits; some sample id is in two splits")
@@ -303,7 +376,7 @@ def read_header(path: str | os.PathLike) -> FileHeader:
             raise _fail(path, "/resolutions", "missing or empty; expected one group per grid resolution")
         resolutions = {}
         for key in res_group:
-            header = _read_resolution(path, h5, key, meta, n_samples)
+            header = _read_resolution(path, h5, key, meta, n_samples, None if times is None else len(times))
             if header.shape in resolutions:
                 raise _fail(path, f"/resolutions/{key}", f"grid {header.shape} appears twice")
             resolutions[header.shape] = header
@@ -318,18 +391,30 @@ def read_header(path: str | os.PathLike) -> FileHeader:
                 raise _fail(path, f"/params/{name}", f"expected a per-sample array of shape ({n_samples},)")
         sample_params = tuple(params_group)
     resolutions = dict(sorted(resolutions.items(), key=lambda item: (int(np.prod(item[0])), item[0])))
-    return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params)
+    return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params, times)
 
 
 def _scan_values(path: str, dataset: h5py.Dataset, key: str) -> None:
+    """Raise if any sample of ``dataset`` holds NaN/Inf, reading at most ``_VALUE_SCAN_BYTES`` at a time.
+
+    Blocks of whole samples when a sample fits the budget; otherwise one sample at a time, a
+    block of its second axis (time steps or channels) at a time.
+    """
     row_bytes = max(1, int(np.prod(dataset.shape[1:])) * dataset.dtype.itemsize)
-    block = max(1, _VALUE_SCAN_BYTES // row_bytes)
-    for start in range(0, dataset.shape[0], block):
-        values = dataset[start : start + block]
-        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-        if bad.any():
-            row = start + int(np.argmax(bad))
-            raise _fail(path, key, f"row {row} holds NaN or Inf")
+    if row_bytes <= _VALUE_SCAN_BYTES or dataset.ndim < 2:
+        block = max(1, _VALUE_SCAN_BYTES // row_bytes)
+        for start in range(0, dataset.shape[0], block):
+            values = dataset[start : start + block]
+            bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if bad.any():
+                raise _fail(path, key, f"row {start + int(np.argmax(bad))} holds NaN or Inf")
+        return
+    step_bytes = max(1, row_bytes // dataset.shape[1])
+    block = max(1, _VALUE_SCAN_BYTES // step_bytes)
+    for row in range(dataset.shape[0]):
+        for start in range(0, dataset.shape[1], block):
+            if not np.all(np.isfinite(dataset[row, start : start + block])):
+                raise _fail(path, key, f"row {row} holds NaN or Inf")
 
 
 def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:
@@ -342,7 +427,7 @@ def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:
     if check_values:
         with open_h5(path) as h5:
             for res in header.resolutions.values():
-                for name in ("inputs", "outputs"):
+                for name in header.metadata.array_channels:
                     key = f"/resolutions/{res.key}/{name}"
                     _scan_values(header.path, h5[key], key)
     return header
@@ -351,9 +436,10 @@ def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:
 class ResolutionWriter:
     """Writes the samples of one resolution group; made by :meth:`DatasetWriter.add_resolution`."""
 
-    def __init__(self, group: h5py.Group, target: str, index: np.ndarray, shape: tuple[int, ...]):
+    def __init__(self, group: h5py.Group, target: str, index: np.ndarray, shape: tuple[int, ...], layout: str):
         self._group = group
         self._target = target
+        self._layout = layout
         self.index = index
         self.shape = shape
         self._written = np.zeros(len(index), dtype=bool)
@@ -362,19 +448,31 @@ class ResolutionWriter:
     def complete(self) -> bool:
         return bool(self._written.all())
 
-    def write(self, sample_id: int, x: np.ndarray, y: np.ndarray) -> None:
-        """Store sample ``sample_id``: ``x`` of shape ``(C_in, *grid)``, ``y`` of ``(C_out, *grid)``."""
+    def _store(self, sample_id: int, arrays: Mapping[str, np.ndarray]) -> None:
         row = int(np.searchsorted(self.index, sample_id))
         if row >= len(self.index) or self.index[row] != sample_id:
             raise ConfigError(f"sample {sample_id} is not in the index of resolution {resolution_key(self.shape)}")
-        for name, value in (("inputs", x), ("outputs", y)):
+        for name, value in arrays.items():
             dataset = self._group[name]
             if value.shape != dataset.shape[1:]:
                 raise ConfigError(f"{name} of sample {sample_id} has shape {value.shape}, expected {dataset.shape[1:]}")
             if not np.all(np.isfinite(value)):
                 raise DataFormatError(f"{self._target}: key '{dataset.name}': refusing to write NaN/Inf for sample {sample_id}")
-            dataset[row] = value
+        for name, value in arrays.items():
+            self._group[name][row] = value
         self._written[row] = True
+
+    def write(self, sample_id: int, x: np.ndarray, y: np.ndarray) -> None:
+        """Pairs: store sample ``sample_id``: ``x`` of shape ``(C_in, *grid)``, ``y`` of ``(C_out, *grid)``."""
+        if self._layout != "pairs":
+            raise ConfigError(f"{self._target} holds trajectories; use write_trajectory(sample_id, trajectory)")
+        self._store(sample_id, {"inputs": x, "outputs": y})
+
+    def write_trajectory(self, sample_id: int, trajectory: np.ndarray) -> None:
+        """Trajectories: store sample ``sample_id``, shape ``(T, C, *grid)`` (state at ``/times``)."""
+        if self._layout != "trajectories":
+            raise ConfigError(f"{self._target} holds input/output pairs; use write(sample_id, x, y)")
+        self._store(sample_id, {"trajectories": trajectory})
 
 
 class DatasetWriter:
@@ -392,6 +490,8 @@ class DatasetWriter:
         splits: sorted global ids per split; must include ``train``, ``val`` and ``test``.
         overwrite: replace an existing ``path``; otherwise an existing file is an error.
         compression: ``"gzip"`` (level 4, with byte shuffling), ``"lzf"`` or ``None``.
+        times: trajectories only (required there): float ``(T,)`` strictly increasing time of
+            each stored step, in ``metadata.time_units``.
     """
 
     def __init__(
@@ -402,10 +502,19 @@ class DatasetWriter:
         splits: Mapping[str, Sequence[int] | np.ndarray],
         overwrite: bool = False,
         compression: str | None = "gzip",
+        times: Sequence[float] | np.ndarray | None = None,
     ):
         self.path = Path(path)
         self.metadata = metadata
         self.n_samples = int(n_samples)
+        self.times = None if times is None else np.asarray(times, dtype=np.float64)
+        if metadata.is_trajectory:
+            if self.times is None or self.times.ndim != 1 or len(self.times) < 1:
+                raise ConfigError("a trajectory dataset needs times: a 1-D array with the time of each stored step")
+            if not np.all(np.isfinite(self.times)) or np.any(np.diff(self.times) <= 0):
+                raise ConfigError(f"times must be finite and strictly increasing, got {self.times[:8].tolist()}...")
+        elif self.times is not None:
+            raise ConfigError("times apply to trajectory datasets only (metadata.layout='trajectories')")
         self.splits = {name: self._checked_ids(ids, f"split {name!r}") for name, ids in splits.items()}
         missing = set(REQUIRED_SPLITS) - set(self.splits)
         if missing:
@@ -449,11 +558,17 @@ class DatasetWriter:
     def _write_header(self) -> None:
         meta, h5 = self.metadata, self._h5
         h5.attrs["format"] = FORMAT
-        h5.attrs["format_version"] = FORMAT_VERSION
+        h5.attrs["format_version"] = _LAYOUT_VERSION[meta.layout]
         h5.attrs["name"] = meta.name
         h5.attrs["description"] = meta.description
-        h5.attrs["input_channels"] = list(meta.input_channels)
-        h5.attrs["output_channels"] = list(meta.output_channels)
+        if meta.is_trajectory:
+            h5.attrs["layout"] = meta.layout
+            h5.attrs["channels"] = list(meta.channels)
+            h5.attrs["time_units"] = meta.time_units
+            h5.create_dataset("times", data=self.times)
+        else:
+            h5.attrs["input_channels"] = list(meta.input_channels)
+            h5.attrs["output_channels"] = list(meta.output_channels)
         h5.attrs["axes"] = list(meta.axes)
         h5.attrs["n_dims"] = meta.n_dims
         h5.attrs["n_samples"] = self.n_samples
@@ -487,15 +602,21 @@ class DatasetWriter:
         group.create_dataset("index", data=index)
         for axis in self.metadata.axes:
             group.create_dataset(f"coords/{axis}", data=np.asarray(coords[axis], dtype=np.float64))
-        for name, channels in (("inputs", self.metadata.input_channels), ("outputs", self.metadata.output_channels)):
+        for name, channels in self.metadata.array_channels.items():
+            sample_shape = (len(channels), *shape)
+            chunk = (1, *sample_shape)
+            if self.times is not None:
+                step_bytes = 4 * int(np.prod(sample_shape))
+                t_chunk = int(min(len(self.times), max(1, TRAJECTORY_CHUNK_BYTES // step_bytes)))
+                sample_shape, chunk = (len(self.times), *sample_shape), (1, t_chunk, *sample_shape)
             group.create_dataset(
                 name,
-                shape=(len(index), len(channels), *shape),
+                shape=(len(index), *sample_shape),
                 dtype=np.float32,
-                chunks=(1, len(channels), *shape) if len(index) else None,
+                chunks=chunk if len(index) else None,
                 **(self._compression_options() if len(index) else {}),
             )
-        writer = ResolutionWriter(group, os.fspath(self.path), index, shape)
+        writer = ResolutionWriter(group, os.fspath(self.path), index, shape, self.metadata.layout)
         self._resolutions.append(writer)
         return writer
 

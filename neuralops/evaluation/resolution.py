@@ -1,4 +1,9 @@
-"""Evaluate a model on the same test samples at every resolution a data file holds."""
+"""Evaluate a model on the same test samples at every resolution a data file holds or derives.
+
+Data access goes through :mod:`neuralops.data.factory`, so every format (neuralops, PDEBench,
+the Well) and task (pairs, one-shot, windows, rollouts) is evaluated by the same code; each row
+records how its grid was made (``method``: ``file``, ``stride`` or ``fourier_filter``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from neuralops.data import OperatorDataset, resolutions
+from neuralops.data.factory import DataConfig, available_resolutions, open_rollout, open_split
+from neuralops.data.views import ResolutionView
+from neuralops.evaluation.rollout import evaluate_rollout
 from neuralops.training.metrics import MetricAccumulator
 
 
@@ -42,6 +49,40 @@ def evaluate_loader(
     return accumulator.means()
 
 
+def evaluate_views(
+    operator: nn.Module,
+    data: DataConfig,
+    metrics: Sequence[str],
+    split: str = "test",
+    views: Sequence[ResolutionView] | None = None,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> list[dict[str, Any]]:
+    """One row per view: ``{"resolution": "32x32", "method": "stride", "stride": 2, "samples": n,
+    <metric>: mean, ...}``.
+
+    ``views=None`` evaluates :func:`~neuralops.data.factory.available_resolutions`. With
+    ``data.task == "rollout"`` each row also holds ``"steps"`` and ``"<metric>_per_step"`` (the
+    metric's mean is then the mean over predicted steps) and ``samples`` counts trajectories;
+    for windows it counts windows.
+    """
+    rows = []
+    for view in views if views is not None else available_resolutions(data, split):
+        if data.task == "rollout":
+            dataset = open_rollout(data, split, view)
+            loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+            means = evaluate_rollout(operator, loader, metrics, dataset.steps_in, dataset.steps_out, device, autocast)
+        else:
+            dataset = open_split(data, split, view)
+            loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+            means = evaluate_loader(operator, loader, metrics, device, autocast)
+        rows.append({"resolution": grid_label(dataset.grid_shape), "method": view.method, "stride": view.stride,
+                     "samples": len(dataset), **means})
+        dataset.close()
+    return rows
+
+
 def evaluate_resolutions(
     operator: nn.Module,
     path: str | os.PathLike,
@@ -52,26 +93,36 @@ def evaluate_resolutions(
     device: torch.device | str = "cpu",
     autocast: Callable[[], AbstractContextManager] = nullcontext,
 ) -> list[dict[str, Any]]:
-    """One row per grid: ``{"resolution": "32x32", "samples": n, <metric>: mean, ...}``.
+    """Rows of :func:`evaluate_views` for the pair file ``path`` at its stored ``grids``.
 
     ``grids=None`` evaluates every resolution of ``path`` that holds ``split``.
     """
-    rows = []
-    for grid in grids if grids is not None else resolutions(path, split):
-        dataset = OperatorDataset(path, split=split, resolution=tuple(grid))
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-        means = evaluate_loader(operator, loader, metrics, device, autocast)
-        rows.append({"resolution": grid_label(dataset.grid_shape), "samples": len(dataset), **means})
-        dataset.close()
-    return rows
+    data = DataConfig.from_dict({"path": os.fspath(path)})
+    views = None if grids is None else [ResolutionView("file", 1, tuple(grid)) for grid in grids]
+    return evaluate_views(operator, data, metrics, split, views, batch_size, device, autocast)
 
 
 def format_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> str:
-    """A plain-text table, one row per resolution, one column per metric."""
-    headers = ["resolution", "samples", *metrics]
-    body = [[str(r["resolution"]), str(r["samples"]), *[f"{r[m]:.4g}" for m in metrics]] for r in rows]
+    """A plain-text table, one row per resolution, one column per metric (for rollouts: the
+    mean over steps; the method column says how the grid was made)."""
+    headers = ["resolution", "method", "samples", *metrics]
+    body = [[str(r["resolution"]), _method_label(r), str(r["samples"]), *[f"{r[m]:.4g}" for m in metrics]] for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in body]
+    return "\n".join(lines)
+
+
+def _method_label(row: dict[str, Any]) -> str:
+    method = row.get("method", "file")
+    return method if method == "file" else f"{method} {row.get('stride', 1)}"
+
+
+def format_rollout(rows: Sequence[dict[str, Any]], metric: str) -> str:
+    """Per-step values of ``metric`` for rollout rows, one line per resolution."""
+    lines = []
+    for row in rows:
+        values = " ".join(f"{v:.3g}" for v in row[f"{metric}_per_step"])
+        lines.append(f"{row['resolution']} ({_method_label(row)}) {metric} per step: {values}")
     return "\n".join(lines)

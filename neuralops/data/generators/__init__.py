@@ -1,18 +1,23 @@
 """Data generators: each writes one neuralops HDF5 file (see ``docs/data_format.md``).
 
-A generator is a function ``write_<name>(request: GenerationRequest) -> None`` that draws the
-samples ``request.samples_at[n]`` on the grid with ``n`` points per axis and writes them with
-:class:`neuralops.data.schema.DatasetWriter`. The command line (``python -m
-neuralops.data.generate``) builds the request and looks the function up by name in its
-``GENERATORS`` table, so adding a generator is one function plus one table entry.
+A generator is a function ``write_<name>(request: GenerationRequest, options) -> None`` that
+draws the samples ``request.samples_at[n]`` on the grid with ``n`` points per axis and writes
+them with :class:`neuralops.data.schema.DatasetWriter`; ``options`` is an instance of the
+generator's options dataclass, whose fields (with ``metadata={"help": ...}``) become command-line
+flags. The command line (``python -m neuralops.data.generate``) builds both and looks the
+generator up by name in its ``GENERATORS`` table of :class:`GeneratorSpec`, so adding a generator
+is one function, one options dataclass and one table entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from neuralops.errors import ConfigError
 
@@ -65,3 +70,26 @@ def assign_splits(n_samples: int, val_fraction: float, test_fraction: float) -> 
 def sample_rng(seed: int, sample_id: int) -> np.random.Generator:
     """The random generator of one sample: a function of ``(seed, sample_id)`` only."""
     return np.random.default_rng([int(seed), int(sample_id)])
+
+
+def sample_torch_generator(seed: int, sample_id: int) -> torch.Generator:
+    """A ``torch.Generator`` (CPU) that is a function of ``(seed, sample_id)`` only, for the
+    torch-based initial-condition samplers: sample ``i`` is the same field whatever the batch."""
+    state = np.random.SeedSequence([int(seed), int(sample_id)]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) % 2**63)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """One entry of the generator table.
+
+    Attributes:
+        write: ``write(request, options)`` writes the file.
+        options: the generator's options dataclass; each field is a ``--flag`` (underscores
+            become dashes) whose help text is ``field.metadata["help"]``.
+        summary: one line for ``--help``.
+    """
+
+    write: Callable[[GenerationRequest, Any], None]
+    options: type
+    summary: str

@@ -1,0 +1,119 @@
+"""Resolution views: the grid a reader serves, derived from a grid stored in the file.
+
+Evaluating the *same* test samples at several grids needs those grids. A file may store them
+(ours: ``/resolutions/<key>``, method ``"file"``), or a reader derives them from the one stored
+grid by
+
+* ``"stride"``: every ``s``-th point along each spatial axis, starting at the first (PDEBench's
+  ``reduced_resolution``); done inside the h5py selection, so only those points are returned
+  (HDF5 still decompresses whole chunks);
+* ``"fourier_filter"``: an ideal low-pass filter to the coarse grid's band (Fourier modes with
+  ``|m| < n/(2s)`` kept, the coarse Nyquist mode dropped), then sampling at every ``s``-th
+  point: the anti-aliased coarsening (how the Well made ``MHD_64`` from ``MHD_256``). Only
+  meaningful for periodic data; the grid size must be divisible by ``s``.
+
+The two give different numbers on the same model, so the method is recorded next to every
+metric (``metrics.json``: ``"method"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuralops.errors import ConfigError
+
+VIEW_METHODS = ("file", "stride", "fourier_filter")
+
+
+@dataclass(frozen=True)
+class ResolutionView:
+    """How a reader derives the grid it serves from a stored grid.
+
+    Attributes:
+        method: ``"file"`` (the stored grid as is), ``"stride"`` or ``"fourier_filter"`` (see
+            the module doc).
+        stride: coarsening factor ``s >= 1`` per spatial axis (1 for ``"file"``).
+        file_shape: the stored grid it is derived from (points per axis); ``None`` for a reader
+            whose file stores one grid, or to let the reader pick its finest grid.
+    """
+
+    method: str = "file"
+    stride: int = 1
+    file_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in VIEW_METHODS:
+            raise ConfigError(f"resolution method must be one of {list(VIEW_METHODS)}, got {self.method!r}")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
+            raise ConfigError(f"a resolution stride must be an integer >= 1, got {self.stride!r}")
+        if self.method == "file" and self.stride != 1:
+            raise ConfigError(f"method 'file' serves the stored grid; stride must be 1, got {self.stride}")
+        if self.file_shape is not None:
+            object.__setattr__(self, "file_shape", tuple(int(n) for n in self.file_shape))
+
+    def shape_from(self, stored: Sequence[int], where: str) -> tuple[int, ...]:
+        """Grid served when the stored grid is ``stored``; ``where`` names the file/key for errors."""
+        stored = tuple(int(n) for n in stored)
+        if self.method == "stride":
+            return tuple(-(-n // self.stride) for n in stored)
+        if self.method == "fourier_filter":
+            if any(n % self.stride for n in stored):
+                raise ConfigError(f"{where}: fourier_filter with stride {self.stride} needs grid sizes divisible by it, got {stored}")
+            return tuple(n // self.stride for n in stored)
+        return stored
+
+    def selection(self, n_dims: int) -> tuple[slice, ...]:
+        """Per spatial axis, the slice to read from the stored grid."""
+        step = self.stride if self.method == "stride" else None
+        return (slice(None, None, step),) * n_dims
+
+    def coords_from(self, coords: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Coordinates of the served grid: every ``stride``-th stored coordinate (both methods
+        sample the coarse grid at the stored grid's points ``0, s, 2s, …``)."""
+        return {axis: np.asarray(values)[:: self.stride].copy() for axis, values in coords.items()}
+
+    def apply(self, values: np.ndarray, n_dims: int) -> np.ndarray:
+        """Post-process values read with :meth:`selection`: the Fourier filter, else unchanged.
+
+        ``values``: ``(..., *grid)`` with the last ``n_dims`` axes spatial.
+        """
+        if self.method != "fourier_filter" or self.stride == 1:
+            return values
+        shape = tuple(n // self.stride for n in values.shape[-n_dims:])
+        return fourier_resample(values, shape).astype(values.dtype)
+
+    @property
+    def label(self) -> str:
+        return "file" if self.method == "file" else f"{self.method}:{self.stride}"
+
+
+FILE_VIEW = ResolutionView()
+
+
+def fourier_resample(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Band-limit periodic ``values (..., *grid)`` to ``shape`` and sample there (float64).
+
+    Keeps Fourier modes ``|m_d| < shape[d] / 2`` (the coarse Nyquist mode of an even size is
+    dropped so the result stays real and symmetric), then evaluates the trigonometric
+    polynomial at ``shape[d]`` equispaced points starting at the stored grid's first point. A
+    field band-limited below the coarse Nyquist is returned exactly at the coarse points.
+    """
+    shape = tuple(int(m) for m in shape)
+    n_dims = len(shape)
+    axes = tuple(range(values.ndim - n_dims, values.ndim))
+    spectrum = np.fft.rfftn(np.asarray(values, dtype=np.float64), axes=axes, norm="forward")
+    for d, (axis, m) in enumerate(zip(axes, shape)):
+        n_in = values.shape[axis]
+        if d == n_dims - 1:
+            keep = np.arange(m // 2 + 1)
+        else:
+            keep = np.r_[0 : (m + 1) // 2, n_in - m // 2 : n_in]
+        spectrum = np.take(spectrum, keep, axis=axis)
+        if m % 2 == 0:
+            nyquist = [slice(None)] * spectrum.ndim
+            nyquist[axis] = m // 2
+            spectrum[tuple(nyquist)] = 0.0
+    return np.fft.irfftn(spectrum, s=shape, axes=axes, norm="forward")
