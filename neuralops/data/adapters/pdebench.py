@@ -81,7 +81,7 @@ def _times(path: str, h5: h5py.File | h5py.Group, key: str, n_times: int) -> np.
     node = h5.get(key)
     if not isinstance(node, h5py.Dataset) or node.ndim != 1 or len(node) < n_times:
         found = f"shape {node.shape}" if isinstance(node, h5py.Dataset) else "nothing"
-        raise _fail(path, f"{h5.name.rstrip('/')}/{key}", f"expected a 1-D time array with at least {n_times} entries (T or T+1), found {found}")
+        raise _fail(path, key if h5.name == "/" else f"{h5.name}/{key}", f"expected a 1-D time array with at least {n_times} entries (T or T+1), found {found}")
     return node[:n_times].astype(np.float64)
 
 
