@@ -16,8 +16,8 @@ grid, levels ordered ``0..L``. Positions outside the domain are filled according
 ``"zeros"`` for non-periodic data. :meth:`MultigridPatching.stitch` crops the padding of each
 patch and reassembles the grid (``stitch(level-0 part of patch(x)) == x``).
 
-A grid not divisible by ``2^L`` is an error (it is not padded silently: that would shift the
-patches relative to the data and change the physical domain).
+A grid not divisible by ``2^L`` is an error here; a model that accepts such grids extends them
+first (:meth:`MultigridPatching.divisible_grid`, :meth:`MultigridPatching.pad`) and crops after.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ class MultigridPatching:
         """Patches per axis, ``2^L``."""
         return 2**self.levels
 
+    def divisible_grid(self, grid: Sequence[int]) -> tuple[int, ...]:
+        """The smallest grid ``>= grid`` divisible by ``2^L`` on every axis."""
+        n = self.n_patches
+        return tuple(-(-int(size) // n) * n for size in grid)
+
     def geometry(self, grid: Sequence[int]) -> tuple[AxisPatches, ...]:
         """Per-axis patch geometry for ``grid``; raises :class:`InputShapeError` if not divisible by ``2^L``."""
         n = self.n_patches
@@ -94,11 +99,12 @@ class MultigridPatching:
         indices = [[self._sample_indices(axis, level) for axis in geometry] for level in range(self.levels + 1)]
         before = [max(0, -min(int(idx[a].min()) for idx in indices)) for a in range(len(grid))]
         after = [max(0, max(int(idx[a].max()) for idx in indices) - (grid[a] - 1)) for a in range(len(grid))]
-        padded = self._pad(x, before, after)
+        padded = self.pad(x, before, after)
         levels = [self._gather(padded, [idx + b for idx, b in zip(level_idx, before)]) for level_idx in indices]
         return torch.cat(levels, dim=1)
 
-    def _pad(self, x: torch.Tensor, before: Sequence[int], after: Sequence[int]) -> torch.Tensor:
+    def pad(self, x: torch.Tensor, before: Sequence[int], after: Sequence[int]) -> torch.Tensor:
+        """Extend ``x: (B, C, *grid)`` by ``before``/``after`` points per axis according to ``padding_mode``."""
         grid = x.shape[2:]
         limit = {"reflect": lambda n: n - 1, "circular": lambda n: n}.get(self.padding_mode)
         if limit is not None and any(max(b, a) > limit(n) for b, a, n in zip(before, after, grid)):

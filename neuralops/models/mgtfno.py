@@ -9,9 +9,12 @@ Coordinates of the whole domain (vertex grid, ``[0, 1]`` per axis) are appended 
 patching, so every patch knows where it and its context lie; the inner TFNO embeds none.
 Context outside the domain follows ``padding_mode``: ``"circular"`` for periodic data only,
 ``"reflect"`` (default), ``"replicate"`` or ``"zeros"`` for non-periodic data such as Darcy.
-Grids must be divisible by ``2^L`` per axis (an :class:`InputShapeError` says so otherwise).
-The model evaluates on the input grid; for another grid, give it the input on that grid
-(its patches then cover the same physical regions at the new resolution).
+
+Grids not divisible by ``2^L`` (Darcy's vertex grids 17, 33, 65) are extended at the end of
+each axis, by ``padding_mode``, to the next multiple of ``2^L``, and the output is cropped back:
+the patches then cover ``ceil(N/2^L)/N`` of the domain instead of ``1/2^L`` (9/17 instead of 1/2
+for one level at 17 points), a difference that shrinks as ``1/N``. The model evaluates on the
+input grid; for another grid, give it the input on that grid.
 """
 
 from __future__ import annotations
@@ -100,8 +103,11 @@ class MGTFNO(NeuralOperator, name="mgtfno"):
         if output_shape is not None and tuple(int(s) for s in output_shape) != grid:
             raise InputShapeError(
                 f"MGTFNO predicts on its input grid {grid}; to predict on {tuple(output_shape)}, "
-                "pass the input sampled on that grid (divisible by 2^levels)"
+                "pass the input sampled on that grid"
             )
         if self.embedding is not None:
             x = self.embedding(x)
-        return self.patching.stitch(self.operator(self.patching.patch(x)), grid)
+        divisible = self.patching.divisible_grid(grid)
+        x = self.patching.pad(x, [0] * len(grid), [d - n for d, n in zip(divisible, grid)])
+        y = self.patching.stitch(self.operator(self.patching.patch(x)), divisible)
+        return y[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
