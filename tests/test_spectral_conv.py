@@ -11,9 +11,14 @@ import math
 import pytest
 import torch
 
-from neuralops.errors import InputShapeError
-from neuralops.spectral import SpectralConv, fourier_resample, kept_modes
-from neuralops.spectral.contract import contract_dense, contract_dense_reference
+from neuralops.errors import ConfigError, InputShapeError
+from neuralops.spectral import FourierTransform, SpectralConv, fourier_resample, kept_modes
+from neuralops.spectral.contract import (
+    contract_dense,
+    contract_dense_reference,
+    contract_stacked,
+    stack_complex_weight,
+)
 
 REFERENCE_TOL = 1e-10  # float64 direct sums vs float64 FFT path
 
@@ -74,10 +79,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("method", ["fft", "matmul"])
 @pytest.mark.parametrize("n_modes,grid_in,grid_out", CASES)
-def test_matches_direct_dft_reference(n_modes, grid_in, grid_out):
+def test_matches_direct_dft_reference(n_modes, grid_in, grid_out, method):
+    """Both transform methods (FFT + truncation, truncated DFT matrices) match the direct sums."""
     torch.manual_seed(sum(grid_in) + 7 * sum(grid_out))
     layer = SpectralConv(3, 2, n_modes).double()
+    layer.transform = FourierTransform(method)
     with torch.no_grad():
         layer.bias.normal_()
     x = torch.randn(2, 3, *grid_in, dtype=torch.float64)
@@ -114,11 +122,13 @@ def band_limited(grid, freqs, seed):
     return out
 
 
+@pytest.mark.parametrize("method", ["fft", "matmul"])
 @pytest.mark.parametrize("coarse,fine", [((12,), (36,)), ((10, 12), (20, 24))])
-def test_same_function_on_coarse_and_fine_grid(coarse, fine):
+def test_same_function_on_coarse_and_fine_grid(coarse, fine, method):
     """A band-limited input sampled on two grids gives the same output function (float32, tol 1e-5)."""
     torch.manual_seed(1)
     layer = SpectralConv(1, 2, (4,) * len(coarse))
+    layer.transform = FourierTransform(method)
     x_fine = band_limited(fine, 3, seed=3)[None, None].float()
     stride = tuple(f // c for f, c in zip(fine, coarse))
     x_coarse = x_fine[(..., *[slice(None, None, s) for s in stride])]
@@ -136,11 +146,26 @@ def test_fourier_resample_is_exact_for_band_limited_data():
     assert torch.allclose(fourier_resample(f_fine, (8, 10)), f_coarse, atol=1e-12)
 
 
+def test_unknown_transform_method_is_rejected():
+    with pytest.raises(ConfigError, match="unknown Fourier transform method"):
+        FourierTransform("fftw")
+
+
 def test_fast_contraction_matches_reference():
     torch.manual_seed(2)
     x = torch.randn(3, 4, 6, 5, dtype=torch.complex128)
     w = torch.randn(4, 7, 6, 5, dtype=torch.complex128)
     assert torch.allclose(contract_dense(x, w), contract_dense_reference(x, w), atol=1e-12)
+
+
+def test_stacked_real_contraction_matches_reference():
+    """The single real GEMM form equals the complex einsum (float64, tol 1e-12)."""
+    torch.manual_seed(3)
+    x = torch.randn(3, 4, 6, 5, dtype=torch.complex128)
+    w = torch.randn(4, 7, 6, 5, dtype=torch.complex128)
+    stacked = stack_complex_weight(w)
+    assert stacked.shape == (6, 5, 2, 4, 7)
+    assert torch.allclose(contract_stacked(x, stacked), contract_dense_reference(x, w), atol=1e-12)
 
 
 def test_wrong_input_raises_clear_error():

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import torch
 
+from neuralops.spectral.contract import contract_dense, contract_stacked, stack_complex_weight
+
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
@@ -41,25 +43,13 @@ def contract_dense_low_precision(x: torch.Tensor, weight: torch.Tensor, dtype: t
     """``y[b, o, k] = Σ_i x[b, i, k] w[i, o, k]`` computed in the real dtype ``dtype``.
 
     ``x: (B, Cin, *K)`` and ``weight: (Cin, Cout, *K)``, both complex or both real. Complex
-    products use the real block form ``[x_re, x_im] · [[w_re, w_im], [-w_im, w_re]]`` so one
-    real batched matmul over the modes does the whole contraction. Returns complex64 (or
-    float32 for real inputs), shape ``(B, Cout, *K)``.
+    products go through the real block form of
+    :func:`~neuralops.spectral.contract.contract_stacked`, one real batched matmul over the
+    modes. Returns complex64 (or float32 for real inputs), shape ``(B, Cout, *K)``.
     """
-    batch, c_in = x.shape[:2]
-    c_out = weight.shape[1]
-    modes = x.shape[2:]
-    x_k = x.reshape(batch, c_in, -1).permute(2, 0, 1)  # (K, B, Cin)
-    w_k = weight.reshape(c_in, c_out, -1).permute(2, 0, 1)  # (K, Cin, Cout)
     if not x.is_complex():
-        y_k = torch.bmm(x_k.to(dtype), w_k.to(dtype)).float()
-        return y_k.permute(1, 2, 0).reshape(batch, c_out, *modes)
-    x_real = torch.cat([x_k.real, x_k.imag], dim=-1).to(dtype)  # (K, B, 2Cin)
-    w_real = torch.cat(
-        [torch.cat([w_k.real, w_k.imag], dim=-1), torch.cat([-w_k.imag, w_k.real], dim=-1)], dim=-2
-    ).to(dtype)  # (K, 2Cin, 2Cout)
-    y_real = torch.bmm(x_real, w_real).float()  # (K, B, 2Cout)
-    y_k = torch.complex(y_real[..., :c_out], y_real[..., c_out:])
-    return y_k.permute(1, 2, 0).reshape(batch, c_out, *modes)
+        return contract_dense(x.to(dtype), weight.to(dtype)).float()
+    return contract_stacked(x, stack_complex_weight(weight), dtype)
 
 
 def float32_transform_input(x: torch.Tensor) -> torch.Tensor:

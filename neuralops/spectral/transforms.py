@@ -7,13 +7,15 @@ A transform maps ``x: (B, C, *grid)`` (real) to the block of coefficients a laye
 ``FourierTransform`` is the default. Its coefficients are those of the unit-period Fourier
 series (FFT normalization ``"forward"``: ``x̂_k = (1/N) Σ_n x_n e^{-2πikn/N}``), so they do not
 depend on the grid and the inverse onto another grid evaluates the same band-limited function.
-The transform is *staged*: a real FFT along the last axis, truncation to the kept columns, then
-complex FFTs along the other axes on the kept columns only; the inverse mirrors it and never
-allocates a full-size zero spectrum.
+The transform is *staged*: the last axis first (real transform, kept columns only), then the
+other axes on the kept columns only; the inverse mirrors it. Each axis uses an FFT or a product
+with the truncated DFT matrix, whichever is cheaper (see :class:`FourierTransform`).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -58,33 +60,107 @@ def real_dc_column(y: torch.Tensor) -> torch.Tensor:
     return torch.cat([dc, y[..., 1:]], dim=-1)
 
 
+def signed_frequencies(n_pos: int, n_neg: int) -> torch.Tensor:
+    """``[0, ..., n_pos-1, -n_neg, ..., -1]`` as float64."""
+    return torch.cat([torch.arange(n_pos), torch.arange(-n_neg, 0)]).double()
+
+
+@functools.lru_cache(maxsize=512)
+def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Truncated DFT matrices of the unit-period Fourier series on ``n`` points (cached).
+
+    * ``"forward_last"``: real ``(n, 2·n_pos)``, ``x @ M = [Re x̂ | Im x̂]`` for frequencies
+      ``0..n_pos-1`` (normalization 1/n).
+    * ``"inverse_last"``: real ``(2·n_pos, n)``, ``[Re ŷ | Im ŷ] @ M = Σ_k c_k Re(ŷ_k e^{2πikx})``
+      with ``c_0 = 1``, ``c_k = 2``: the real inverse, which ignores ``Im ŷ_0`` by construction.
+    * ``"forward"``: complex ``(K, n)``, rows ``e^{-2πikx}/n`` for the signed frequencies.
+    * ``"inverse"``: complex ``(n, K)``, columns ``e^{2πikx}``.
+
+    ``dtype`` is the real dtype; complex matrices use the matching complex dtype.
+    """
+    points = torch.arange(n, dtype=torch.float64)
+    if kind in ("forward_last", "inverse_last"):
+        angle = 2 * math.pi * torch.outer(points, torch.arange(n_pos, dtype=torch.float64)) / n  # (n, n_pos)
+        if kind == "forward_last":
+            matrix = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1) / n
+        else:
+            weight = torch.full((n_pos,), 2.0, dtype=torch.float64)
+            weight[0] = 1.0
+            matrix = torch.cat([torch.cos(angle).T * weight[:, None], -torch.sin(angle).T * weight[:, None]], dim=0)
+        return matrix.to(dtype=dtype, device=device)
+    angle = 2 * math.pi * torch.outer(signed_frequencies(n_pos, n_neg), points) / n  # (K, n)
+    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    if kind == "forward":
+        matrix = torch.polar(torch.full_like(angle, 1.0 / n), -angle)
+    else:
+        matrix = torch.polar(torch.ones_like(angle), angle).T
+    return matrix.to(dtype=complex_dtype, device=device)
+
+
+def along(y: torch.Tensor, dim: int, matrix: torch.Tensor) -> torch.Tensor:
+    """Apply ``matrix (M, N)`` along axis ``dim`` (of size N) of ``y``, as one GEMM over all
+    other axes (a broadcast ``matmul`` would run one small GEMM per batch entry)."""
+    return torch.tensordot(y, matrix, dims=([dim], [1])).movedim(-1, dim)
+
+
 class FourierTransform:
-    """Real FFT transform (the default). Block layout: ``(B, C, *K)`` with each non-last
-    axis ordered ``[0..n_pos-1, -n_neg..-1]`` and the last axis ``[0..n_pos-1]``."""
+    """Real Fourier transform (the default). Block layout: ``(B, C, *K)`` with each non-last
+    axis ordered ``[0..n_pos-1, -n_neg..-1]`` and the last axis ``[0..n_pos-1]``.
+
+    Each axis is transformed either by an FFT followed by truncation, or by a product with the
+    truncated DFT matrix (cached per size and device). The matrix form computes only the kept
+    frequencies, never materializes a full spectrum, and runs as BLAS GEMMs; it wins when an
+    axis keeps at most half of its frequencies or is short (``method="auto"``, the default).
+    ``method="fft"`` or ``"matmul"`` forces one form; both give the same values.
+    """
 
     name = "fft"
+    METHODS = ("auto", "fft", "matmul")
+
+    def __init__(self, method: str = "auto"):
+        if method not in self.METHODS:
+            raise ConfigError(f"unknown Fourier transform method {method!r}; expected one of {self.METHODS}")
+        self.method = method
+
+    def _matmul(self, kept: int, n: int) -> bool:
+        if self.method != "auto":
+            return self.method == "matmul"
+        return 2 * kept <= n or n <= 64
 
     def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
         """``x: (B, C, *grid)`` real -> kept coefficients ``(B, C, *K)`` complex."""
         d = len(modes)
-        y = torch.fft.rfft(x, dim=-1, norm="forward")
-        y = y.narrow(-1, 0, modes[-1].n_pos)
+        n, n_last = x.shape[-1], modes[-1].n_pos
+        if self._matmul(n_last, n):
+            z = torch.matmul(x, dft_matrix("forward_last", n, n_last, 0, x.dtype, x.device))
+            y = torch.complex(z[..., :n_last], z[..., n_last:])
+        else:
+            y = torch.fft.rfft(x, dim=-1, norm="forward").narrow(-1, 0, n_last)
         for axis in range(d - 2, -1, -1):
-            dim = axis - d
-            y = torch.fft.fft(y, dim=dim, norm="forward")
-            y = gather_axis(y, dim, modes[axis].n_pos, modes[axis].n_neg)
+            dim, sel = axis - d, modes[axis]
+            size = y.shape[dim]
+            if self._matmul(sel.count, size):
+                y = along(y, dim, dft_matrix("forward", size, sel.n_pos, sel.n_neg, x.dtype, x.device))
+            else:
+                y = gather_axis(torch.fft.fft(y, dim=dim, norm="forward"), dim, sel.n_pos, sel.n_neg)
         return y
 
     def inverse(self, block: torch.Tensor, modes: Sequence[AxisModes], grid_out: Sequence[int]) -> torch.Tensor:
         """Kept coefficients ``(B, C, *K)`` -> real values ``(B, C, *grid_out)``."""
         d = len(modes)
+        real_dtype = block.real.dtype
         y = block
         for axis in range(d - 1):
-            dim = axis - d
-            y = scatter_axis(y, dim, modes[axis].n_pos, modes[axis].n_neg, int(grid_out[axis]))
-            y = torch.fft.ifft(y, dim=dim, norm="forward")
-        y = real_dc_column(y)
-        return torch.fft.irfft(y, n=int(grid_out[-1]), dim=-1, norm="forward")
+            dim, sel, size = axis - d, modes[axis], int(grid_out[axis])
+            if self._matmul(sel.count, size):
+                y = along(y, dim, dft_matrix("inverse", size, sel.n_pos, sel.n_neg, real_dtype, y.device))
+            else:
+                y = torch.fft.ifft(scatter_axis(y, dim, sel.n_pos, sel.n_neg, size), dim=dim, norm="forward")
+        n, n_last = int(grid_out[-1]), modes[-1].n_pos
+        if self._matmul(n_last, n):
+            stacked = torch.cat([y.real, y.imag], dim=-1)
+            return torch.matmul(stacked, dft_matrix("inverse_last", n, n_last, 0, real_dtype, y.device))
+        return torch.fft.irfft(real_dc_column(y), n=n, dim=-1, norm="forward")
 
 
 def fourier_resample(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:

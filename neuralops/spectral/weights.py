@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.spectral.contract import contract_dense
+from neuralops.spectral.contract import contract_dense, contract_stacked
 from neuralops.spectral.modes import SHARED, SIGNED, AxisModes, check_mode_axes, is_full, weight_mode_shape
 
 
@@ -184,11 +184,15 @@ class SpectralWeight(nn.Module):
 
 
 class DenseSpectralWeight(SpectralWeight):
-    """A dense complex weight, stored as a real parameter with a trailing (real, imag) axis
-    (a plain real parameter when ``real``).
+    """A dense weight stored modes-first as real values.
 
-    Storing real values keeps optimizers, weight decay, gradient clipping, DDP and
-    safetensors on their well-trodden real-tensor paths.
+    Complex weights are stored as ``(*K_weight, 2, Cin, Cout)`` = ``[Re W; Im W]`` per mode —
+    the layout of :func:`~neuralops.spectral.contract.contract_stacked`, so the Fourier
+    contraction is one real batched matmul with no per-call copy of the weight (and its
+    gradient arrives in the same layout). Real weights (``real=True``) are ``(*K_weight, Cin,
+    Cout)``. Real storage keeps optimizers, weight decay, gradient clipping, DDP and
+    safetensors on their well-trodden real-tensor paths. :meth:`dense` returns the usual
+    ``(Cin, Cout, *K)`` view of either.
 
     Args:
         init_std: standard deviation of the complex entries; ``None`` uses ``sqrt(2/(Cin+Cout))``.
@@ -207,13 +211,29 @@ class DenseSpectralWeight(SpectralWeight):
     ):
         super().__init__(in_channels, out_channels, n_modes, mode_axes, real)
         std = default_init_std(in_channels, out_channels) if init_std is None else float(init_std)
-        self.weight = weight_parameter(self.full_shape, std, self.real)
+        mode_shape = self.full_shape[2:]
+        channels = (self.in_channels, self.out_channels)
+        if self.real:
+            self.weight = nn.Parameter(torch.randn(*mode_shape, *channels) * std)
+        else:
+            # Real and imaginary parts each get std/sqrt(2), so E|w|^2 = std^2.
+            self.weight = nn.Parameter(torch.randn(*mode_shape, 2, *channels) * (std / 2**0.5))
+
+    def _stored(self, modes: Sequence[AxisModes] | None) -> torch.Tensor:
+        if modes is None:
+            return self.weight
+        return select_modes(self.weight, modes, self.n_modes, first_mode_dim=0, mode_axes=self.mode_axes)
 
     def dense(self, modes: Sequence[AxisModes] | None = None) -> torch.Tensor:
-        weight = parameter_value(self.weight, self.real)
-        if modes is None:
-            return weight
-        return select_modes(weight, modes, self.n_modes, first_mode_dim=2, mode_axes=self.mode_axes)
+        stored = self._stored(modes)
+        if not self.real:
+            stored = torch.complex(stored.select(-3, 0), stored.select(-3, 1))
+        return stored.movedim((-2, -1), (0, 1))
+
+    def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
+        if self.real or SHARED in self.mode_axes:
+            return super().forward(x, modes)
+        return contract_stacked(x, self._stored(modes))
 
 
 WEIGHTS: dict[str, type[SpectralWeight]] = {"dense": DenseSpectralWeight}
