@@ -1,8 +1,9 @@
-"""Shared fixtures: paths to the repository and the shipped data file."""
+"""Shared fixtures: one torch thread, paths to the repository and the shipped data file."""
 
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,3 +16,13 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def darcy_file() -> Path:
     return REPO / "data" / "darcy_small.h5"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def single_thread():
+    """Tests run on one torch thread: their tensors are tiny, and on a loaded 2-core machine
+    OpenMP's 2-thread regions stall (~20 ms per small op) whenever the other core is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -35,31 +34,19 @@ def assert_round_trip_reproduces(model: NeuralOperator, x: torch.Tensor, tmp_pat
     return rebuilt
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run a short training loop on one thread (the test machine's cores are shared)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def train(model: NeuralOperator, inputs: torch.Tensor, targets: torch.Tensor, steps: int, lr: float,
           batch_size: int, seed: int = 0) -> NeuralOperator:
     """Adam with cosine decay on the mean squared error, random mini-batches."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    with single_thread():
-        for _ in range(steps):
-            index = torch.randint(0, inputs.shape[0], (batch_size,), generator=generator)
-            loss = (model(inputs[index]) - targets[index]).square().mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+    for _ in range(steps):
+        index = torch.randint(0, inputs.shape[0], (batch_size,), generator=generator)
+        loss = (model(inputs[index]) - targets[index]).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
     return model
 
 

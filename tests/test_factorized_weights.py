@@ -21,14 +21,6 @@ TOL64 = 1e-12  # float64 paths that differ only in the order of sums
 FACTORIZATIONS = ["cp", "tucker", "tt"]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny complex GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def textbook_dense(weight):
     """Full complex tensor from the stored parameters, by the CP/Tucker/TT definitions."""

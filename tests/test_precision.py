@@ -22,14 +22,6 @@ MODEL_BF16_TOL = 5e-2  # relative max error of a whole model under CPU bf16 auto
 CONTRACT_BF16_TOL = 2e-2  # relative max error of a bf16 contraction over 16 channels (measured 2.8e-3, 3.3e-3)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("transform,grid", [("fft", (15, 17)), ("dct", (15, 17)), ("sht", (12, 24))])
 @pytest.mark.parametrize("weight", ["dense", "tucker"])

@@ -12,14 +12,6 @@ from neuralops.models.t1 import T1
 T1_GRID_EMBEDDING_TOL = 2e-3  # measured 6e-4 between 10² and 30² grids (coordinates are not band-limited)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_sfno_shapes_resolutions_and_weight_sharing():
     torch.manual_seed(0)

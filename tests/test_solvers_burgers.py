@@ -13,14 +13,6 @@ OFFSET, AMPLITUDE = 1.1, 1.0  # phi0 = 1.1 + cos(x): steep (max|u0| ~ 0.44 at nu
 TIMES = [0.5, 1.0, 2.0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny FFTs on a shared 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def cole_hopf(x: torch.Tensor, t: float, nu: float) -> torch.Tensor:
     """u = -2 nu phi_x / phi with phi = OFFSET + AMPLITUDE exp(-nu t) cos(x) solving phi_t = nu phi_xx."""

@@ -14,14 +14,6 @@ from neuralops.data.generators.navier_stokes import (
 from neuralops.errors import ConfigError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny FFTs on a shared 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def unit_grid(n: int, length: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     x = length * torch.arange(n, dtype=torch.float64) / n

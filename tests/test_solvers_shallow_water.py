@@ -19,14 +19,6 @@ from neuralops.errors import ConfigError
 DAY = 86400.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Small transforms on a shared 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def williamson_case2(nlat: int, nlon: int, tilt: float, rotation_rate: float) -> torch.Tensor:
     """Williamson et al. (1992) case 2, solid-body flow about an axis tilted by ``tilt``.

@@ -15,14 +15,6 @@ from neuralops.models.tfno import TFNO
 from neuralops.spectral.factorized import FactorizedSpectralWeight
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def spectral_parameters(model):
     return sum(p.numel() for name, p in model.named_parameters() if ".conv.weight." in name)

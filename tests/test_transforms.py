@@ -18,14 +18,6 @@ from neuralops.spectral.weights import DenseSpectralWeight
 TOL64 = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny GEMMs stall for ~20 ms per call in MKL's 2-thread path on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 16, 33])
 @pytest.mark.parametrize("dim", [0, 1, -1])
