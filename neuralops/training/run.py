@@ -50,6 +50,16 @@ def _model(model_cfg: dict[str, Any], dataset):
     return model
 
 
+def _normalized_batches(dataset, input_normalizer, output_normalizer, batch_size: int):
+    """``(x, y)`` training batches in the model's normalized units."""
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        x, y = batch["x"], batch["y"]
+        yield (
+            input_normalizer.encode(x) if input_normalizer is not None else x,
+            output_normalizer.encode(y) if output_normalizer is not None else y,
+        )
+
+
 def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = ".") -> dict[str, Any]:
     """Train and evaluate as configured; write everything into ``run_dir``; return the metrics."""
     run_dir, base_dir = Path(run_dir), Path(base_dir)
@@ -73,6 +83,8 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
 
     model = _model(model_cfg, train_set)
     operator = PretrainedOperator(model, *normalizers)
+    if model.fits_to_data:
+        model.fit_to_data(_normalized_batches(train_data, *normalizers, trainer_cfg.batch_size))
     generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
     train_loader = DataLoader(
         train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
