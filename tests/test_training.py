@@ -152,3 +152,15 @@ def test_pretrained_files_hold_no_pickle(trained_run):
     assert all(v["dtype"] == "F32" for k, v in header.items() if k != "__metadata__")
     state = torch.load(run_dir / "checkpoints" / "last" / "training_state.pt", weights_only=True)
     assert state["epoch"] == 2
+
+
+def test_run_fits_data_dependent_buffers_before_training(repo_root, tmp_path):
+    """POD-DeepONet's basis is fitted from the training outputs by the run (not left at zero)."""
+    cfg = compose_config(repo_root, [
+        "model=pod_deeponet", "model.n_basis=8", "model.branch_hidden=[16]", "trainer.epochs=1",
+        "trainer.limit_train_batches=1", "trainer.progress=false", "data.max_train_samples=32",
+    ])
+    run_experiment(cfg, tmp_path, base_dir=repo_root)
+    basis = neuralops.load_pretrained(tmp_path / "model").model.pod_basis  # (C_out, n_basis, 17, 17)
+    gram = torch.einsum("cixy,cjxy->cij", basis, basis) / basis[0, 0].numel()
+    assert torch.allclose(gram, torch.eye(8).expand_as(gram), atol=1e-4), "basis must be orthonormal, not zero"
