@@ -215,18 +215,18 @@ class FileHeader:
     times: np.ndarray | None = None
 
 
-def _plain(value: Any) -> Any:
+def attr_value(value: Any) -> Any:
     """An HDF5 attribute value as plain Python (str, int, float, bool or list of those)."""
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
+        return [attr_value(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def _fail(path: str | os.PathLike, key: str, message: str) -> DataFormatError:
+def format_error(path: str | os.PathLike, key: str, message: str) -> DataFormatError:
     return DataFormatError(f"{os.fspath(path)}: key '{key}': {message}")
 
 
@@ -248,41 +248,41 @@ def open_h5(path: str | os.PathLike, rdcc_nbytes: int | None = None) -> h5py.Fil
 def _read_ids(path: str, h5: h5py.File, key: str, n_samples: int) -> np.ndarray:
     node = h5.get(key)
     if not isinstance(node, h5py.Dataset):
-        raise _fail(path, key, "missing; expected an int64 dataset of global sample ids")
+        raise format_error(path, key, "missing; expected an int64 dataset of global sample ids")
     if node.ndim != 1 or node.dtype.kind not in "iu":
-        raise _fail(path, key, f"expected a 1-D integer dataset, found shape {node.shape} dtype {node.dtype}")
+        raise format_error(path, key, f"expected a 1-D integer dataset, found shape {node.shape} dtype {node.dtype}")
     ids = node[()].astype(np.int64)
     if len(ids) and (ids[0] < 0 or ids[-1] >= n_samples or np.any(np.diff(ids) <= 0)):
-        raise _fail(path, key, f"expected sorted distinct sample ids in [0, {n_samples}), found {ids[:8].tolist()}...")
+        raise format_error(path, key, f"expected sorted distinct sample ids in [0, {n_samples}), found {ids[:8].tolist()}...")
     return ids
 
 
 def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict[str, Any]]:
-    attrs = {k: _plain(v) for k, v in h5.attrs.items()}
+    attrs = {k: attr_value(v) for k, v in h5.attrs.items()}
     if attrs.get("format") != FORMAT:
-        raise _fail(path, "/@format", f"expected attribute format={FORMAT!r} (a neuralops data file), found {attrs.get('format')!r}")
+        raise format_error(path, "/@format", f"expected attribute format={FORMAT!r} (a neuralops data file), found {attrs.get('format')!r}")
     for key in _ROOT_INT_ATTRS:
         if not isinstance(attrs.get(key), int) or isinstance(attrs.get(key), bool):
-            raise _fail(path, f"/@{key}", f"expected an integer attribute, found {attrs.get(key)!r}")
+            raise format_error(path, f"/@{key}", f"expected an integer attribute, found {attrs.get(key)!r}")
     if not 1 <= attrs["format_version"] <= FORMAT_VERSION:
-        raise _fail(path, "/@format_version", f"this neuralops reads format versions 1..{FORMAT_VERSION}, found {attrs['format_version']}")
+        raise format_error(path, "/@format_version", f"this neuralops reads format versions 1..{FORMAT_VERSION}, found {attrs['format_version']}")
     layout = attrs.setdefault("layout", "pairs")
     if layout not in LAYOUTS or attrs["format_version"] < _LAYOUT_VERSION[layout]:
-        raise _fail(path, "/@layout", f"expected one of {list(LAYOUTS)} (trajectories from format version 2), found {layout!r}")
+        raise format_error(path, "/@layout", f"expected one of {list(LAYOUTS)} (trajectories from format version 2), found {layout!r}")
     string_attrs = _ROOT_STRING_ATTRS + (("time_units",) if layout == "trajectories" else ())
     for key in string_attrs:
         if not isinstance(attrs.get(key), str):
-            raise _fail(path, f"/@{key}", f"expected a string attribute, found {attrs.get(key)!r}")
+            raise format_error(path, f"/@{key}", f"expected a string attribute, found {attrs.get(key)!r}")
     for key in ("axes", *_LAYOUT_LIST_ATTRS[layout]):
         value = attrs.get(key)
         if isinstance(value, str):
             attrs[key] = value = [value]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise _fail(path, f"/@{key}", f"expected a non-empty list of strings, found {value!r}")
+            raise format_error(path, f"/@{key}", f"expected a non-empty list of strings, found {value!r}")
     if attrs["n_dims"] != len(attrs["axes"]):
-        raise _fail(path, "/@n_dims", f"n_dims={attrs['n_dims']} but axes={attrs['axes']} names {len(attrs['axes'])} axes")
+        raise format_error(path, "/@n_dims", f"n_dims={attrs['n_dims']} but axes={attrs['axes']} names {len(attrs['axes'])} axes")
     if attrs["n_samples"] < 0:
-        raise _fail(path, "/@n_samples", f"expected n_samples >= 0, found {attrs['n_samples']}")
+        raise format_error(path, "/@n_samples", f"expected n_samples >= 0, found {attrs['n_samples']}")
     params = {k[len(PARAM_PREFIX):]: v for k, v in attrs.items() if k.startswith(PARAM_PREFIX)}
     try:
         metadata = DatasetMetadata(
@@ -308,10 +308,10 @@ def _read_times(path: str, h5: h5py.File) -> np.ndarray:
     node = h5.get("times")
     if not isinstance(node, h5py.Dataset) or node.ndim != 1 or len(node) < 1 or node.dtype.kind != "f":
         found = f"shape {node.shape} dtype {node.dtype}" if isinstance(node, h5py.Dataset) else "nothing"
-        raise _fail(path, "/times", f"expected a 1-D float array with the time of each stored step, found {found}")
+        raise format_error(path, "/times", f"expected a 1-D float array with the time of each stored step, found {found}")
     times = node[()].astype(np.float64)
     if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
-        raise _fail(path, "/times", "expected finite, strictly increasing times")
+        raise format_error(path, "/times", "expected finite, strictly increasing times")
     return times
 
 
@@ -322,7 +322,7 @@ def _read_resolution(
     group = h5[where]
     shape = parse_resolution_key(key, meta.n_dims)
     if not isinstance(group, h5py.Group) or shape is None or min(shape) < 1:
-        raise _fail(path, where, f"expected a group named by points per axis ('17' or '17x33' for {meta.n_dims} axes)")
+        raise format_error(path, where, f"expected a group named by points per axis ('17' or '17x33' for {meta.n_dims} axes)")
     index = _read_ids(path, h5, f"{where}/index", n_samples)
     leading = (len(index),) if n_times is None else (len(index), n_times)
     axis_names = ("sample",) if n_times is None else ("sample", "time")
@@ -330,23 +330,23 @@ def _read_resolution(
         node = group.get(name)
         expected = (*leading, len(channels), *shape)
         if not isinstance(node, h5py.Dataset):
-            raise _fail(path, f"{where}/{name}", f"missing; expected a float dataset of shape {expected}")
+            raise format_error(path, f"{where}/{name}", f"missing; expected a float dataset of shape {expected}")
         if node.ndim != len(expected):
             names = ", ".join((*axis_names, "channel", *meta.axes))
-            raise _fail(path, f"{where}/{name}", f"expected rank {len(expected)} ({names}), found shape {node.shape}")
+            raise format_error(path, f"{where}/{name}", f"expected rank {len(expected)} ({names}), found shape {node.shape}")
         if node.shape[len(leading)] != len(channels):
-            raise _fail(path, f"{where}/{name}", f"expected {len(channels)} channel(s) {list(channels)}, found {node.shape[len(leading)]}")
+            raise format_error(path, f"{where}/{name}", f"expected {len(channels)} channel(s) {list(channels)}, found {node.shape[len(leading)]}")
         if node.shape != expected or node.dtype.kind != "f":
-            raise _fail(path, f"{where}/{name}", f"expected float shape {expected}, found {node.dtype} {node.shape}")
+            raise format_error(path, f"{where}/{name}", f"expected float shape {expected}, found {node.dtype} {node.shape}")
     coords = {}
     for axis, n in zip(meta.axes, shape):
         node = group.get(f"coords/{axis}")
         if not isinstance(node, h5py.Dataset) or node.shape != (n,):
             found = node.shape if isinstance(node, h5py.Dataset) else "nothing"
-            raise _fail(path, f"{where}/coords/{axis}", f"expected a 1-D coordinate array of length {n}, found {found}")
+            raise format_error(path, f"{where}/coords/{axis}", f"expected a 1-D coordinate array of length {n}, found {found}")
         values = node[()].astype(np.float64)
         if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
-            raise _fail(path, f"{where}/coords/{axis}", "expected finite, strictly increasing coordinates")
+            raise format_error(path, f"{where}/coords/{axis}", "expected finite, strictly increasing coordinates")
         coords[axis] = values
     return ResolutionHeader(key=key, shape=shape, index=index, coords=coords)
 
@@ -364,31 +364,31 @@ def read_header(path: str | os.PathLike) -> FileHeader:
         splits = {}
         split_group = h5.get("splits")
         if not isinstance(split_group, h5py.Group):
-            raise _fail(path, "/splits", f"missing; expected a group with datasets {list(REQUIRED_SPLITS)}")
+            raise format_error(path, "/splits", f"missing; expected a group with datasets {list(REQUIRED_SPLITS)}")
         for name in sorted(set(REQUIRED_SPLITS) | set(split_group)):
             splits[name] = _read_ids(path, h5, f"/splits/{name}", n_samples)
         times = _read_times(path, h5) if meta.is_trajectory else None
         all_split_ids = np.concatenate(list(splits.values()))
         if len(np.unique(all_split_ids)) != len(all_split_ids):
-            raise _fail(path, "/splits", "expected disjoint splits; some sample id is in two splits")
+            raise format_error(path, "/splits", "expected disjoint splits; some sample id is in two splits")
         res_group = h5.get("resolutions")
         if not isinstance(res_group, h5py.Group) or len(res_group) == 0:
-            raise _fail(path, "/resolutions", "missing or empty; expected one group per grid resolution")
+            raise format_error(path, "/resolutions", "missing or empty; expected one group per grid resolution")
         resolutions = {}
         for key in res_group:
             header = _read_resolution(path, h5, key, meta, n_samples, None if times is None else len(times))
             if header.shape in resolutions:
-                raise _fail(path, f"/resolutions/{key}", f"grid {header.shape} appears twice")
+                raise format_error(path, f"/resolutions/{key}", f"grid {header.shape} appears twice")
             resolutions[header.shape] = header
         held = np.unique(np.concatenate([r.index for r in resolutions.values()]))
         orphans = np.setdiff1d(all_split_ids, held)
         if len(orphans):
-            raise _fail(path, "/resolutions", f"split sample(s) {orphans[:8].tolist()} are held at no resolution")
+            raise format_error(path, "/resolutions", f"split sample(s) {orphans[:8].tolist()} are held at no resolution")
         params_group = h5.get("params", {})
         for name in params_group:
             node = params_group[name]
             if not isinstance(node, h5py.Dataset) or node.shape != (n_samples,):
-                raise _fail(path, f"/params/{name}", f"expected a per-sample array of shape ({n_samples},)")
+                raise format_error(path, f"/params/{name}", f"expected a per-sample array of shape ({n_samples},)")
         sample_params = tuple(params_group)
     resolutions = dict(sorted(resolutions.items(), key=lambda item: (int(np.prod(item[0])), item[0])))
     return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params, times)
@@ -407,14 +407,14 @@ def _scan_values(path: str, dataset: h5py.Dataset, key: str) -> None:
             values = dataset[start : start + block]
             bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
             if bad.any():
-                raise _fail(path, key, f"row {start + int(np.argmax(bad))} holds NaN or Inf")
+                raise format_error(path, key, f"row {start + int(np.argmax(bad))} holds NaN or Inf")
         return
     step_bytes = max(1, row_bytes // dataset.shape[1])
     block = max(1, _VALUE_SCAN_BYTES // step_bytes)
     for row in range(dataset.shape[0]):
         for start in range(0, dataset.shape[1], block):
             if not np.all(np.isfinite(dataset[row, start : start + block])):
-                raise _fail(path, key, f"row {row} holds NaN or Inf")
+                raise format_error(path, key, f"row {row} holds NaN or Inf")
 
 
 def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:

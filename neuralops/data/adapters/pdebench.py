@@ -31,10 +31,9 @@ import h5py
 import numpy as np
 import yaml
 
-from neuralops.data.schema import open_h5
+from neuralops.data.schema import attr_value, format_error, open_h5
 from neuralops.data.sources import PairSource, TrajectorySource
 from neuralops.data.views import ResolutionView
-from neuralops.errors import DataFormatError
 
 CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
 """Stacking order of the compressible-NS fields (PDEBench's channel order)."""
@@ -45,21 +44,8 @@ PERIODIC_FAMILIES = ("1D_Advection", "1D_Burgers", "ReacDiff")
 """File-name prefixes of periodic data (the ``_periodic`` CFD files are recognised by name too)."""
 
 
-def _fail(path: str, key: str, message: str) -> DataFormatError:
-    return DataFormatError(f"{path}: key '{key}': {message}")
-
-
 def _plain_attrs(node: h5py.HLObject) -> dict[str, Any]:
-    out = {}
-    for key, value in node.attrs.items():
-        if isinstance(value, bytes):
-            value = value.decode()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        elif isinstance(value, np.ndarray):
-            value = value.tolist()
-        out[key] = value
-    return out
+    return {key: attr_value(value) for key, value in node.attrs.items()}
 
 
 def _boundary(stem: str) -> str:
@@ -72,7 +58,7 @@ def _coordinate(path: str, h5: h5py.File, key: str, n: int) -> np.ndarray:
     node = h5.get(key)
     if not isinstance(node, h5py.Dataset) or node.ndim != 1 or len(node) != n:
         found = f"shape {node.shape}" if isinstance(node, h5py.Dataset) else "nothing"
-        raise _fail(path, key, f"expected a 1-D coordinate array of length {n}, found {found}")
+        raise format_error(path, key, f"expected a 1-D coordinate array of length {n}, found {found}")
     return node[()].astype(np.float64)
 
 
@@ -81,7 +67,7 @@ def _times(path: str, h5: h5py.File | h5py.Group, key: str, n_times: int) -> np.
     node = h5.get(key)
     if not isinstance(node, h5py.Dataset) or node.ndim != 1 or len(node) < n_times:
         found = f"shape {node.shape}" if isinstance(node, h5py.Dataset) else "nothing"
-        raise _fail(path, key if h5.name == "/" else f"{h5.name}/{key}", f"expected a 1-D time array with at least {n_times} entries (T or T+1), found {found}")
+        raise format_error(path, key if h5.name == "/" else f"{h5.name}/{key}", f"expected a 1-D time array with at least {n_times} entries (T or T+1), found {found}")
     return node[:n_times].astype(np.float64)
 
 
@@ -148,10 +134,10 @@ class PDEBenchFile:
 def _inspect_darcy(path: str, h5: h5py.File, attrs: dict[str, Any]) -> PDEBenchFile:
     nu, tensor = h5["nu"], h5["tensor"]
     if not isinstance(nu, h5py.Dataset) or nu.ndim not in (2, 3, 4):
-        raise _fail(path, "nu", f"expected the coefficient array [N, *space] with 1-3 spatial axes, found {getattr(nu, 'shape', 'a group')}")
+        raise format_error(path, "nu", f"expected the coefficient array [N, *space] with 1-3 spatial axes, found {getattr(nu, 'shape', 'a group')}")
     expected = (nu.shape[0], 1, *nu.shape[1:])
     if not isinstance(tensor, h5py.Dataset) or tensor.shape != expected:
-        raise _fail(path, "tensor", f"expected the solution array [N, 1, *space] = {expected} next to 'nu' {nu.shape}, found {getattr(tensor, 'shape', 'a group')}")
+        raise format_error(path, "tensor", f"expected the solution array [N, 1, *space] = {expected} next to 'nu' {nu.shape}, found {getattr(tensor, 'shape', 'a group')}")
     axes = AXES[: nu.ndim - 1]
     coords = {a: _coordinate(path, h5, f"{a}-coordinate", n) for a, n in zip(axes, nu.shape[1:])}
     return PDEBenchFile(path, "darcy", nu.shape[0], False, ("nu", "tensor"), ("nu", "tensor"), axes, tuple(nu.shape[1:]),
@@ -164,12 +150,12 @@ def _inspect_arrays(path: str, h5: h5py.File, fields: tuple[str, ...], attrs: di
         node = h5[name]
         if not isinstance(node, h5py.Dataset) or node.ndim not in (3, 4, 5):
             found = node.shape if isinstance(node, h5py.Dataset) else "a group"
-            raise _fail(path, name, f"expected a trajectory array [N, T, *space] with 1-3 spatial axes, found {found}")
+            raise format_error(path, name, f"expected a trajectory array [N, T, *space] with 1-3 spatial axes, found {found}")
         shapes[name] = node.shape
     first = shapes[fields[0]]
     for name, shape in shapes.items():
         if shape != first:
-            raise _fail(path, name, f"expected the same shape as '{fields[0]}' {first}, found {shape}")
+            raise format_error(path, name, f"expected the same shape as '{fields[0]}' {first}, found {shape}")
     n, n_times, *space = first
     axes = AXES[: len(space)]
     coords = {a: _coordinate(path, h5, f"{a}-coordinate", m) for a, m in zip(axes, space)}
@@ -185,7 +171,7 @@ def _h5_axes(path: str, group: h5py.Group, space: tuple[int, ...]) -> tuple[str,
         lengths = [len(group[f"grid/{a}"]) if isinstance(group.get(f"grid/{a}"), h5py.Dataset) else None for a in order]
         if lengths == list(space):
             return order
-    raise _fail(path, f"{group.name}/grid", f"expected coordinate arrays grid/{'/'.join(natural)} matching the data's spatial shape {space}")
+    raise format_error(path, f"{group.name}/grid", f"expected coordinate arrays grid/{'/'.join(natural)} matching the data's spatial shape {space}")
 
 
 def _inspect_groups(path: str, h5: h5py.File, names: list[str], attrs: dict[str, Any]) -> PDEBenchFile:
@@ -193,7 +179,7 @@ def _inspect_groups(path: str, h5: h5py.File, names: list[str], attrs: dict[str,
     data = first.get("data")
     if not isinstance(data, h5py.Dataset) or data.ndim not in (3, 4, 5):
         found = data.shape if isinstance(data, h5py.Dataset) else "nothing"
-        raise _fail(path, f"{first.name}/data", f"expected a per-sample array [T, *space, C] with 1-3 spatial axes, found {found}")
+        raise format_error(path, f"{first.name}/data", f"expected a per-sample array [T, *space, C] with 1-3 spatial axes, found {found}")
     n_times, *space, n_channels = data.shape
     axes = _h5_axes(path, first, tuple(space))
     coords = {a: first[f"grid/{a}"][()].astype(np.float64) for a in axes}
@@ -227,7 +213,7 @@ def inspect_pdebench(path: str | os.PathLike) -> PDEBenchFile:
         groups = sorted(name for name in h5 if isinstance(h5[name], h5py.Group) and "data" in h5[name])
         if groups:
             return _inspect_groups(path, h5, groups, attrs)
-    raise _fail(path, "/", "not a PDEBench layout: expected 'tensor', 'nu' + 'tensor', CFD fields "
+    raise format_error(path, "/", "not a PDEBench layout: expected 'tensor', 'nu' + 'tensor', CFD fields "
                 f"({', '.join(CFD_FIELDS)}) or per-sample groups holding 'data'")
 
 
@@ -288,5 +274,5 @@ class PDEBenchGroupSource(_PDEBenchReader, TrajectorySource):
         expected = (len(self.times), *self.stored_shape, len(self.channels))
         if not isinstance(node, h5py.Dataset) or node.shape != expected:
             found = node.shape if isinstance(node, h5py.Dataset) else "nothing"
-            raise _fail(self.path, key, f"expected shape {expected} like the first group, found {found}")
+            raise format_error(self.path, key, f"expected shape {expected} like the first group, found {found}")
         return key, np.moveaxis(node[(steps, *self._space(), slice(None))], -1, 1)

@@ -30,39 +30,24 @@ from typing import Any
 import h5py
 import numpy as np
 
-from neuralops.data.schema import open_h5
+from neuralops.data.schema import attr_value, format_error, open_h5
 from neuralops.data.sources import TrajectorySource
 from neuralops.data.views import ResolutionView
-from neuralops.errors import DataFormatError
 
 FIELD_ORDERS = (0, 1, 2)
 
 
-def _fail(path: str, key: str, message: str) -> DataFormatError:
-    return DataFormatError(f"{path}: key '{key}': {message}")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _attr(path: str, node: h5py.HLObject, name: str) -> Any:
     if name not in node.attrs:
-        raise _fail(path, f"{node.name}@{name}", "missing attribute")
-    return _plain(node.attrs[name])
+        raise format_error(path, f"{node.name}@{name}", "missing attribute")
+    return attr_value(node.attrs[name])
 
 
 def _names(path: str, node: h5py.HLObject, name: str) -> list[str]:
     value = _attr(path, node, name)
     value = [value] if isinstance(value, str) else value
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(path, f"{node.name}@{name}", f"expected a list of names, found {value!r}")
+        raise format_error(path, f"{node.name}@{name}", f"expected a list of names, found {value!r}")
     return value
 
 
@@ -114,7 +99,7 @@ class WellFile:
 def _flag(path: str, node: h5py.Dataset, name: str) -> bool:
     value = _attr(path, node, name)
     if not isinstance(value, (bool, int)):
-        raise _fail(path, f"{node.name}@{name}", f"expected a boolean, found {value!r}")
+        raise format_error(path, f"{node.name}@{name}", f"expected a boolean, found {value!r}")
     return bool(value)
 
 
@@ -125,7 +110,7 @@ def _inspect_field(path: str, node: h5py.Dataset, order: int, axes: tuple[str, .
     dim_varying = _attr(path, node, "dim_varying")
     dim_varying = [dim_varying] * len(axes) if isinstance(dim_varying, (bool, int)) else dim_varying
     if not isinstance(dim_varying, list) or len(dim_varying) != len(axes):
-        raise _fail(path, f"{node.name}@dim_varying", f"expected one boolean per spatial axis {list(axes)}, found {dim_varying!r}")
+        raise format_error(path, f"{node.name}@dim_varying", f"expected one boolean per spatial axis {list(axes)}, found {dim_varying!r}")
     dim_varying = tuple(bool(v) for v in dim_varying)
     expected = (
         *((n,) if sample_varying else ()),
@@ -134,7 +119,7 @@ def _inspect_field(path: str, node: h5py.Dataset, order: int, axes: tuple[str, .
         *((len(axes),) * order),
     )
     if node.shape != expected:
-        raise _fail(path, node.name, f"expected shape {expected} from its sample/time/dim_varying attributes, found {node.shape}")
+        raise format_error(path, node.name, f"expected shape {expected} from its sample/time/dim_varying attributes, found {node.shape}")
     name = node.name.rsplit("/", 1)[-1]
     components = [""]
     for _ in range(order):
@@ -147,7 +132,7 @@ def _dimension(path: str, group: h5py.Group, name: str) -> np.ndarray:
     node = group.get(name)
     if not isinstance(node, h5py.Dataset) or node.ndim not in (1, 2):
         found = node.shape if isinstance(node, h5py.Dataset) else "nothing"
-        raise _fail(path, f"/dimensions/{name}", f"expected a coordinate array [n] (or [N, n] when sample-varying), found {found}")
+        raise format_error(path, f"/dimensions/{name}", f"expected a coordinate array [n] (or [N, n] when sample-varying), found {found}")
     values = node[0] if node.ndim == 2 else node[()]
     return np.asarray(values, dtype=np.float64)
 
@@ -157,7 +142,7 @@ def _boundary_conditions(path: str, h5: h5py.File) -> dict[str, dict[str, Any]]:
     if not isinstance(group, h5py.Group):
         return {}
     return {
-        name: {key: _plain(bc.attrs[key]) for key in ("bc_type", "associated_dims", "associated_fields") if key in bc.attrs}
+        name: {key: attr_value(bc.attrs[key]) for key in ("bc_type", "associated_dims", "associated_fields") if key in bc.attrs}
         for name, bc in group.items()
         if isinstance(bc, h5py.Group)
     }
@@ -178,7 +163,7 @@ def _constant_scalars(path: str, h5: h5py.File) -> dict[str, Any]:
     for name in _names(path, group, "field_names") if "field_names" in group.attrs else []:
         node = group.get(name)
         if isinstance(node, h5py.Dataset) and node.size == 1:
-            out[f"scalar.{name}"] = _plain(node[()].reshape(-1)[0])
+            out[f"scalar.{name}"] = attr_value(node[()].reshape(-1)[0])
     return out
 
 
@@ -192,11 +177,11 @@ def inspect_well(path: str | os.PathLike) -> WellFile:
     with open_h5(path) as h5:
         dims = h5.get("dimensions")
         if not isinstance(dims, h5py.Group):
-            raise _fail(path, "/dimensions", "missing; not a Well file (expected dimensions/, t0_fields/, t1_fields/ ...)")
+            raise format_error(path, "/dimensions", "missing; not a Well file (expected dimensions/, t0_fields/, t1_fields/ ...)")
         axes = tuple(_names(path, dims, "spatial_dims"))
         n_dims = _attr(path, h5, "n_spatial_dims")
         if n_dims != len(axes):
-            raise _fail(path, "/@n_spatial_dims", f"is {n_dims} but dimensions@spatial_dims names {list(axes)}")
+            raise format_error(path, "/@n_spatial_dims", f"is {n_dims} but dimensions@spatial_dims names {list(axes)}")
         n = _attr(path, h5, "n_trajectories")
         coords = {a: _dimension(path, dims, a) for a in axes}
         shape = tuple(len(coords[a]) for a in axes)
@@ -209,20 +194,20 @@ def inspect_well(path: str | os.PathLike) -> WellFile:
             for name in _names(path, group, "field_names"):
                 node = group.get(name)
                 if not isinstance(node, h5py.Dataset):
-                    raise _fail(path, f"/t{order}_fields/{name}", "listed in field_names but missing")
+                    raise format_error(path, f"/t{order}_fields/{name}", "listed in field_names but missing")
                 spec = _inspect_field(path, node, order, axes, n, len(times), shape)
                 (state if spec.time_varying else static).append(spec)
         if not state:
-            raise _fail(path, "/t0_fields", "no time-varying field in t0_fields, t1_fields or t2_fields")
+            raise format_error(path, "/t0_fields", "no time-varying field in t0_fields, t1_fields or t2_fields")
         conditions = _boundary_conditions(path, h5)
         parameters = _names(path, h5, "simulation_parameters") if "simulation_parameters" in h5.attrs else []
         attrs = {
-            "name": str(_plain(h5.attrs.get("dataset_name", os.path.splitext(os.path.basename(path))[0]))),
-            "grid_type": _plain(h5.attrs.get("grid_type", "cartesian")),
+            "name": str(attr_value(h5.attrs.get("dataset_name", os.path.splitext(os.path.basename(path))[0]))),
+            "grid_type": attr_value(h5.attrs.get("grid_type", "cartesian")),
             "format": "the_well",
             "boundary": _summary_boundary(conditions),
             "boundary_conditions": conditions,
-            **{f"param.{p}": _plain(h5.attrs[p]) for p in parameters if p in h5.attrs},
+            **{f"param.{p}": attr_value(h5.attrs[p]) for p in parameters if p in h5.attrs},
             **_constant_scalars(path, h5),
         }
     return WellFile(path, int(n), None, tuple(state), tuple(static), axes, shape, coords, times, attrs)
