@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuralops.data.generators._spectral_grid import periodic_cell_grid, spectral_wavevectors, to_spectral
+from neuralops.spectral.pseudospectral import periodic_cell_grid, spectral_wavevectors, to_spectral
 from neuralops.data.generators.random_fields import (
     periodic_grf_spectrum,
     sample_periodic_grf,

@@ -33,7 +33,7 @@ from typing import Sequence
 
 import torch
 
-from neuralops.data.generators._spectral_grid import (
+from neuralops.spectral.pseudospectral import (
     check_output_times,
     check_periodic_size,
     dealias_mask,

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from neuralops.data.generators._spectral_grid import (
+from neuralops.spectral.pseudospectral import (
     check_periodic_size,
     require_non_negative,
     require_positive,

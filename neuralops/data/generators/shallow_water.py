@@ -35,7 +35,7 @@ import torch
 import torch_harmonics as th
 from torch_harmonics.quadrature import precompute_latitudes
 
-from neuralops.data.generators._spectral_grid import (
+from neuralops.spectral.pseudospectral import (
     check_output_times,
     integrate_etdrk4,
     require_positive,

@@ -1,7 +1,7 @@
-"""Shared machinery of the pseudo-spectral data generators (Burgers, Navier-Stokes, shallow water).
+"""Pseudo-spectral machinery of the data generators (Burgers, Navier-Stokes, shallow water).
 
-Generators are data producers, not models, so they call ``torch.fft`` directly; this module and
-the solver modules are the only places in ``neuralops.data.generators`` that do.
+It lives in the spectral core with the other transforms: the solvers in
+``neuralops.data.generators`` reach every FFT through this module, never ``torch.fft`` itself.
 
 What lives here, so that no solver duplicates it:
 
