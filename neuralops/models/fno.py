@@ -66,6 +66,29 @@ class FourierBlock(nn.Module):
         return y if last else self.act(y)
 
 
+def lifting_layer(in_channels: int, hidden_channels: int, ratio: float, activation_name: str) -> nn.Module:
+    """Pointwise lift to ``hidden_channels``: an MLP of hidden width ``ratio·hidden_channels``,
+    or a single linear layer when that width rounds to 0."""
+    width = int(round(ratio * hidden_channels))
+    if width > 0:
+        return ChannelMLP(in_channels, hidden_channels, width, activation_name)
+    return PointwiseLinear(in_channels, hidden_channels)
+
+
+def projection_layer(hidden_channels: int, out_channels: int, ratio: float, activation_name: str) -> ChannelMLP:
+    """Pointwise MLP ``hidden -> max(round(ratio·hidden), 1) -> out``."""
+    return ChannelMLP(hidden_channels, out_channels, max(int(round(ratio * hidden_channels)), 1), activation_name)
+
+
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, last_output_shape: Sequence[int] | None) -> torch.Tensor:
+    """Apply Fourier-type blocks in order; only the last evaluates on ``last_output_shape``
+    (None: the input grid) and skips the final activation."""
+    last = len(blocks) - 1
+    for i, block in enumerate(blocks):
+        x = block(x, output_shape=last_output_shape if i == last else None, last=i == last)
+    return x
+
+
 class FNO(NeuralOperator, name="fno"):
     """Fourier Neural Operator for 1-D, 2-D and 3-D grids (dimension = ``len(n_modes)``).
 
@@ -123,12 +146,7 @@ class FNO(NeuralOperator, name="fno"):
         self.out_channels = int(out_channels)
         self.embedding = GridEmbedding(grid) if grid_embedding else None
         lifted_in = in_channels + (self.n_dims if grid_embedding else 0)
-        lifting_hidden = int(round(lifting_ratio * hidden_channels))
-        self.lifting = (
-            ChannelMLP(lifted_in, hidden_channels, lifting_hidden, activation)
-            if lifting_hidden > 0
-            else PointwiseLinear(lifted_in, hidden_channels)
-        )
+        self.lifting = lifting_layer(lifted_in, hidden_channels, lifting_ratio, activation)
         self.padding = DomainPadding(domain_padding, grid)
         weights = build_layer_weights(n_layers, hidden_channels, hidden_channels, self.n_modes, spectral_weight)
         self.blocks = nn.ModuleList(
@@ -142,8 +160,7 @@ class FNO(NeuralOperator, name="fno"):
             )
             for w in weights
         )
-        projection_hidden = max(int(round(projection_ratio * hidden_channels)), 1)
-        self.projection = ChannelMLP(hidden_channels, out_channels, projection_hidden, activation)
+        self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)
@@ -152,10 +169,6 @@ class FNO(NeuralOperator, name="fno"):
         if self.embedding is not None:
             x = self.embedding(x)
         x = self.padding.pad(self.lifting(x))
-        padded_out = self.padding.padded_shape(grid_out)
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            resample = i == last and grid_out != grid_in
-            x = block(x, output_shape=padded_out if resample else None, last=i == last)
+        x = run_blocks(self.blocks, x, self.padding.padded_shape(grid_out) if grid_out != grid_in else None)
         x = self.padding.crop(x, grid_out)
         return self.projection(x)

@@ -28,9 +28,8 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.layers.pointwise import ChannelMLP
 from neuralops.models.base import NeuralOperator
-from neuralops.models.fno import FourierBlock
+from neuralops.models.fno import FourierBlock, lifting_layer, projection_layer, run_blocks
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import NONNEG, SHARED, normalize_n_modes
 from neuralops.spectral.sphere import sphere_resample
@@ -104,7 +103,7 @@ class SFNO(NeuralOperator, name="sfno"):
         self.out_channels = int(out_channels)
         self.positional_embedding = positional_embedding
         lifted_in = in_channels + (2 if positional_embedding else 0)
-        self.lifting = ChannelMLP(lifted_in, hidden_channels, max(int(round(lifting_ratio * hidden_channels)), 1), activation)
+        self.lifting = lifting_layer(lifted_in, hidden_channels, lifting_ratio, activation)
         weights = build_layer_weights(
             n_layers, hidden_channels, hidden_channels, self.n_modes, spectral_weight, mode_axes=WEIGHT_SHARING[weight_sharing]
         )
@@ -119,8 +118,7 @@ class SFNO(NeuralOperator, name="sfno"):
             )
             for w in weights
         )
-        projection_hidden = max(int(round(projection_ratio * hidden_channels)), 1)
-        self.projection = ChannelMLP(hidden_channels, out_channels, projection_hidden, activation)
+        self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)
@@ -129,8 +127,5 @@ class SFNO(NeuralOperator, name="sfno"):
         if self.positional_embedding == "latlon":
             x = torch.cat([x, latlon_channels(x)], dim=1)
         x = self.lifting(x)
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            resample = i == last and grid_out != grid_in
-            x = block(x, output_shape=grid_out if resample else None, last=i == last)
+        x = run_blocks(self.blocks, x, grid_out if grid_out != grid_in else None)
         return self.projection(x)
