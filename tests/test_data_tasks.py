@@ -18,7 +18,7 @@ from neuralops.data.dataset import OperatorDataset, TrajectoryFileSource
 from neuralops.data.factory import DataConfig, available_resolutions, open_rollout, open_split, train_view
 from neuralops.data.schema import DatasetMetadata, DatasetWriter
 from neuralops.data.tasks import OneShotTask, RolloutTask, WindowTask
-from neuralops.data.views import ResolutionView, fourier_resample
+from neuralops.data.views import ResolutionView, band_limit
 from neuralops.errors import ConfigError, DataFormatError
 from neuralops.evaluation.rollout import evaluate_rollout, rollout
 
@@ -178,12 +178,12 @@ def test_stride_and_file_views(traj_file):
 def test_fourier_filter_is_exact_for_band_limited_fields():
     x = np.arange(16) / 16
     field = 1.0 + np.sin(2 * np.pi * x) + 0.5 * np.cos(2 * np.pi * 3 * x)
-    np.testing.assert_allclose(fourier_resample(field[None], (8,))[0], field[::2], atol=1e-12)
+    np.testing.assert_allclose(band_limit(field[None], (8,))[0], field[::2], atol=1e-12)
     aliased = np.cos(2 * np.pi * 6 * x)  # above the coarse Nyquist (4): removed, not aliased
-    np.testing.assert_allclose(fourier_resample(aliased[None], (8,))[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(band_limit(aliased[None], (8,))[0], 0.0, atol=1e-12)
     field_2d = np.sin(2 * np.pi * x)[:, None] * np.cos(2 * np.pi * 2 * x)[None, :]
-    np.testing.assert_allclose(fourier_resample(field_2d, (8, 8)), field_2d[::2, ::2], atol=1e-12)
-    np.testing.assert_allclose(fourier_resample(field_2d, (8, 4)), 0.0, atol=1e-12)  # y mode 2 = coarse Nyquist: dropped
+    np.testing.assert_allclose(band_limit(field_2d, (8, 8)), field_2d[::2, ::2], atol=1e-12)
+    np.testing.assert_allclose(band_limit(field_2d, (8, 4)), 0.0, atol=1e-12)  # y mode 2 = coarse Nyquist: dropped
     with pytest.raises(ConfigError, match="divisible"):
         ResolutionView("fourier_filter", 3).shape_from((16,), "f.h5")
 

@@ -22,8 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from neuralops.errors import ConfigError
+from neuralops.spectral import fourier_resample
 
 VIEW_METHODS = ("file", "stride", "fourier_filter")
 
@@ -83,7 +85,7 @@ class ResolutionView:
         if self.method != "fourier_filter" or self.stride == 1:
             return values
         shape = tuple(n // self.stride for n in values.shape[-n_dims:])
-        return fourier_resample(values, shape).astype(values.dtype)
+        return band_limit(values, shape).astype(values.dtype)
 
     @property
     def label(self) -> str:
@@ -93,27 +95,16 @@ class ResolutionView:
 FILE_VIEW = ResolutionView()
 
 
-def fourier_resample(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+def band_limit(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """Band-limit periodic ``values (..., *grid)`` to ``shape`` and sample there (float64).
 
-    Keeps Fourier modes ``|m_d| < shape[d] / 2`` (the coarse Nyquist mode of an even size is
-    dropped so the result stays real and symmetric), then evaluates the trigonometric
-    polynomial at ``shape[d]`` equispaced points starting at the stored grid's first point. A
-    field band-limited below the coarse Nyquist is returned exactly at the coarse points.
+    The ideal low-pass filter of the spectral core (:func:`neuralops.spectral.fourier_resample`):
+    Fourier modes ``|m_d| < shape[d] / 2`` are kept (the coarse Nyquist mode of an even size is
+    dropped), so a field band-limited below the coarse Nyquist is returned exactly at the coarse
+    points, which start at the stored grid's first point.
     """
     shape = tuple(int(m) for m in shape)
-    n_dims = len(shape)
-    axes = tuple(range(values.ndim - n_dims, values.ndim))
-    spectrum = np.fft.rfftn(np.asarray(values, dtype=np.float64), axes=axes, norm="forward")
-    for d, (axis, m) in enumerate(zip(axes, shape)):
-        n_in = values.shape[axis]
-        if d == n_dims - 1:
-            keep = np.arange(m // 2 + 1)
-        else:
-            keep = np.r_[0 : (m + 1) // 2, n_in - m // 2 : n_in]
-        spectrum = np.take(spectrum, keep, axis=axis)
-        if m % 2 == 0:
-            nyquist = [slice(None)] * spectrum.ndim
-            nyquist[axis] = m // 2
-            spectrum[tuple(nyquist)] = 0.0
-    return np.fft.irfftn(spectrum, s=shape, axes=axes, norm="forward")
+    grid = values.shape[values.ndim - len(shape):]
+    lead = values.shape[: values.ndim - len(shape)]
+    batch = torch.from_numpy(np.asarray(values, dtype=np.float64)).reshape(1, -1, *grid)
+    return fourier_resample(batch, shape).reshape(*lead, *shape).numpy()
