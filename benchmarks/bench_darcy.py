@@ -21,13 +21,12 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg, spilu, splu
 
 from neuralops.data.generators import sample_rng
 from neuralops.data.generators.darcy import (
     FORCING,
-    _harmonic_mean,
+    assemble_darcy_matrix,
     evaluate_grf_batch,
     grf_coefficients,
     solve_darcy,
@@ -35,22 +34,6 @@ from neuralops.data.generators.darcy import (
     threshold,
     vertex_grid,
 )
-
-
-def assemble(a: np.ndarray) -> sp.csc_matrix:
-    """The interior matrix of ``solve_darcy`` (same assembly, kept here to time the variants)."""
-    n_pts = a.shape[0]
-    inv_h2 = float(n_pts - 1) ** 2
-    face_x = _harmonic_mean(a[:-1, :], a[1:, :]) * inv_h2
-    face_y = _harmonic_mean(a[:, :-1], a[:, 1:]) * inv_h2
-    n = n_pts - 2
-    diag = face_x[:-1, 1:-1] + face_x[1:, 1:-1] + face_y[1:-1, :-1] + face_y[1:-1, 1:]
-    node = np.arange(n * n).reshape(n, n)
-    east, north = -face_x[1:-1, 1:-1], -face_y[1:-1, 1:-1]
-    rows = np.concatenate([node.ravel(), node[:-1, :].ravel(), node[1:, :].ravel(), node[:, :-1].ravel(), node[:, 1:].ravel()])
-    cols = np.concatenate([node.ravel(), node[1:, :].ravel(), node[:-1, :].ravel(), node[:, 1:].ravel(), node[:, :-1].ravel()])
-    vals = np.concatenate([diag.ravel(), east.ravel(), east.ravel(), north.ravel(), north.ravel()])
-    return sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
 
 
 def with_boundary(interior: np.ndarray, n: int) -> np.ndarray:
@@ -62,10 +45,10 @@ def with_boundary(interior: np.ndarray, n: int) -> np.ndarray:
 def splu_reuse_order(fields: np.ndarray) -> np.ndarray:
     n = fields.shape[1]
     rhs = np.full((n - 2) ** 2, FORCING)
-    order = splu(assemble(fields[0]), permc_spec="COLAMD").perm_c
+    order = splu(assemble_darcy_matrix(fields[0]), permc_spec="COLAMD").perm_c
     out = []
     for a in fields:
-        matrix = assemble(a)[order][:, order].tocsc()
+        matrix = assemble_darcy_matrix(a)[order][:, order].tocsc()
         solution = np.empty_like(rhs)
         solution[order] = splu(matrix, permc_spec="NATURAL").solve(rhs[order])
         out.append(with_boundary(solution, n))
@@ -77,7 +60,7 @@ def ilu_cg(fields: np.ndarray) -> np.ndarray:
     rhs = np.full((n - 2) ** 2, FORCING)
     guess, out = None, []
     for a in fields:
-        matrix = assemble(a)
+        matrix = assemble_darcy_matrix(a)
         ilu = spilu(matrix, drop_tol=1e-5, fill_factor=20)
         preconditioner = LinearOperator(matrix.shape, ilu.solve)
         solution, info = cg(matrix, rhs, x0=guess, rtol=1e-10, maxiter=1000, M=preconditioner)

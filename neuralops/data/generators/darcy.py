@@ -91,6 +91,24 @@ def _harmonic_mean(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 2.0 * p * q / (p + q)
 
 
+def assemble_darcy_matrix(a: np.ndarray) -> sp.csc_matrix:
+    """The symmetric positive definite ``(n-2)² × (n-2)²`` matrix of :func:`solve_darcy` on the
+    interior nodes of the vertex grid (row-major ``[i, j]`` order), for nodal ``a: (n, n)``."""
+    n_pts = a.shape[0]
+    inv_h2 = float(n_pts - 1) ** 2
+    face_x = _harmonic_mean(a[:-1, :], a[1:, :]) * inv_h2
+    face_y = _harmonic_mean(a[:, :-1], a[:, 1:]) * inv_h2
+    n = n_pts - 2
+    diag = face_x[:-1, 1:-1] + face_x[1:, 1:-1] + face_y[1:-1, :-1] + face_y[1:-1, 1:]
+    node = np.arange(n * n).reshape(n, n)
+    east = -face_x[1:-1, 1:-1]
+    north = -face_y[1:-1, 1:-1]
+    rows = np.concatenate([node.ravel(), node[:-1, :].ravel(), node[1:, :].ravel(), node[:, :-1].ravel(), node[:, 1:].ravel()])
+    cols = np.concatenate([node.ravel(), node[1:, :].ravel(), node[:-1, :].ravel(), node[:, 1:].ravel(), node[:, :-1].ravel()])
+    vals = np.concatenate([diag.ravel(), east.ravel(), east.ravel(), north.ravel(), north.ravel()])
+    return sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+
+
 def solve_darcy(a: np.ndarray, f: float | np.ndarray = FORCING) -> np.ndarray:
     """Solve ``-∇·(a∇u) = f`` on the unit square with ``u = 0`` on the boundary.
 
@@ -115,20 +133,9 @@ def solve_darcy(a: np.ndarray, f: float | np.ndarray = FORCING) -> np.ndarray:
         raise ConfigError(f"solve_darcy expects a square coefficient array (n, n) with n >= 3, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
         raise ConfigError("solve_darcy expects a finite, strictly positive coefficient")
-    n_pts = a.shape[0]
+    n = a.shape[0] - 2
     f = np.broadcast_to(np.asarray(f, dtype=np.float64), a.shape)
-    inv_h2 = float(n_pts - 1) ** 2
-    face_x = _harmonic_mean(a[:-1, :], a[1:, :]) * inv_h2
-    face_y = _harmonic_mean(a[:, :-1], a[:, 1:]) * inv_h2
-    n = n_pts - 2
-    diag = face_x[:-1, 1:-1] + face_x[1:, 1:-1] + face_y[1:-1, :-1] + face_y[1:-1, 1:]
-    node = np.arange(n * n).reshape(n, n)
-    east = -face_x[1:-1, 1:-1]
-    north = -face_y[1:-1, 1:-1]
-    rows = np.concatenate([node.ravel(), node[:-1, :].ravel(), node[1:, :].ravel(), node[:, :-1].ravel(), node[:, 1:].ravel()])
-    cols = np.concatenate([node.ravel(), node[1:, :].ravel(), node[:-1, :].ravel(), node[:, 1:].ravel(), node[:, :-1].ravel()])
-    vals = np.concatenate([diag.ravel(), east.ravel(), east.ravel(), north.ravel(), north.ravel()])
-    matrix = sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    matrix = assemble_darcy_matrix(a)
     u = np.zeros_like(a)
     u[1:-1, 1:-1] = spsolve(matrix, f[1:-1, 1:-1].ravel()).reshape(n, n)
     return u
