@@ -10,8 +10,11 @@ Cases (batch, channels, kept modes in our Li-style convention, grid): 2-D 64² (
 
 What is measured
 ----------------
-* **time**: median wall time of ``loss = y.square().mean(); loss.backward()`` after warm-up
-  (CUDA: synchronized before and after each repeat).
+* **time**: median wall time of ``y = layer(x); y.backward(dy)`` after warm-up, with a fixed
+  random output gradient ``dy`` made before the passes (CUDA: synchronized before and after
+  each repeat). ``--loss`` uses ``y.square().mean().backward()`` instead, as earlier versions
+  did; a loss adds three or four output-sized temporaries of its own (the same for both
+  libraries), which then make up most of the peak memory.
 * **peak memory, CPU**: every case runs in a fresh subprocess; the number is the increase of
   the process's peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``) from after the
   layer and input are built to after the warm-up and timed forward+backward passes — the extra
@@ -103,14 +106,19 @@ def copy_bandwidth(device: torch.device) -> float:
     return 10 * 2 * src.numel() * 4 / (time.perf_counter() - start)
 
 
-def measure(layer: torch.nn.Module, case: dict, device: torch.device) -> dict:
+def measure(layer: torch.nn.Module, case: dict, device: torch.device, loss: bool = False) -> dict:
     x = torch.randn(case["batch"], case["channels"], *case["grid"], device=device, requires_grad=True)
     layer = layer.to(device)
+    grad_out = torch.randn_like(x)
 
     def step() -> None:
         layer.zero_grad(set_to_none=True)
         x.grad = None
-        layer(x).square().mean().backward()
+        y = layer(x)
+        if loss:
+            y.square().mean().backward()
+        else:
+            y.backward(grad_out)
 
     cuda = device.type == "cuda"
     if cuda:
@@ -142,26 +150,26 @@ def measure(layer: torch.nn.Module, case: dict, device: torch.device) -> dict:
 PRIMING_CASE = dict(batch=2, channels=4, n_modes=(2, 2), grid=(8, 8), repeats=1)
 
 
-def prime(library: str, weight: str, device: torch.device) -> None:
+def prime(library: str, weight: str, device: torch.device, loss: bool) -> None:
     """Run a tiny 2-D case first so one-time costs (lazy library loading, BLAS/FFT buffers)
     are not counted in the measured case's peak memory."""
     build = build_neuralop if library == "neuralop" else build_ours
-    measure(build(PRIMING_CASE, weight), PRIMING_CASE, device)
+    measure(build(PRIMING_CASE, weight), PRIMING_CASE, device, loss)
 
 
-def run_case(name: str, weight: str, library: str, device: torch.device, threads: int) -> dict | None:
+def run_case(name: str, weight: str, library: str, device: torch.device, threads: int, loss: bool) -> dict | None:
     """Measure one case with one library (called in a fresh subprocess on CPU); None if unavailable."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     case = CASES[name]
     if library == "neuralop" and build_neuralop(PRIMING_CASE, weight) is None:
         return None
-    prime(library, weight, device)
+    prime(library, weight, device, loss)
     if library == "neuralop":
         theirs = build_neuralop(case, weight)
-        return None if theirs is None else measure(theirs, case, device)
+        return None if theirs is None else measure(theirs, case, device, loss)
     ours = build_ours(case, weight)
-    row = measure(ours, case, device)
+    row = measure(ours, case, device, loss)
     choose = getattr(ours.weight, "choose_implementation", None)
     if choose is not None:
         modes = kept_modes(case["n_modes"], case["grid"])
@@ -177,11 +185,12 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="also the forced Tucker paths and CP at 128² (CP rank 0.1 there is ~3,700: minutes)"
     )
+    parser.add_argument("--loss", action="store_true", help="backward from y.square().mean() instead of a fixed output gradient")
     parser.add_argument("--case", nargs=3, metavar=("CASE", "WEIGHT", "LIBRARY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.case:  # subprocess mode: print one JSON line
-        print(json.dumps(run_case(*args.case, device, args.threads)))
+        print(json.dumps(run_case(*args.case, device, args.threads, args.loss)))
         return
     try:
         import neuralop  # noqa: F401
@@ -203,9 +212,10 @@ def main() -> None:
                 continue
             for library in libraries:
                 if device.type == "cuda":
-                    row = run_case(name, weight, library, device, args.threads)
+                    row = run_case(name, weight, library, device, args.threads, args.loss)
                 else:
                     command = [sys.executable, __file__, "--device", "cpu", "--threads", str(args.threads)]
+                    command += ["--loss"] if args.loss else []
                     output = subprocess.run(
                         command + ["--case", name, weight, library], capture_output=True, text=True, check=True
                     )

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
+from neuralops.spectral.fourier_gemm import fourier_gemm_conv
 from neuralops.spectral.modes import SHARED, fourier_mode_axes, kept_modes, normalize_n_modes
 from neuralops.spectral.precision import (
     HALF_DTYPES,
@@ -110,16 +111,35 @@ class SpectralConv(nn.Module):
         input_dtype = x.dtype
         low_precision = contraction_dtype(x.device)
         with transform_precision(x.device):
-            coefficients = self.transform.forward(float32_transform_input(x), modes)
-            if low_precision is None:
-                coefficients = self.weight(coefficients, modes)
+            x = float32_transform_input(x)
+            stacked = self._gemm_chain_weight(x, modes, grid_in, grid_out)
+            if stacked is not None:
+                y = fourier_gemm_conv(x, stacked, modes, grid_out, self.bias, low_precision)
             else:
-                contract = partial(contract_dense_low_precision, dtype=low_precision)
-                coefficients = contract_modes(coefficients, self.weight.dense(modes), self.weight.mode_axes, contract)
-            y = self.transform.inverse(coefficients, modes, grid_out)
+                y = self._staged(x, modes, grid_out, low_precision)
+        return y.to(input_dtype) if input_dtype in HALF_DTYPES else y
+
+    def _gemm_chain_weight(self, x: torch.Tensor, modes, grid_in, grid_out) -> torch.Tensor | None:
+        """The stacked weight for :func:`~neuralops.spectral.fourier_gemm.fourier_gemm_conv`, or
+        None where that path does not apply (another transform, an FFT axis, or a weight that
+        contracts more cheaply without forming the dense weight)."""
+        matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
+        if matrix_axes is None or not matrix_axes(modes, grid_in, grid_out):
+            return None
+        return self.weight.stacked((x.shape[0], self.in_channels, *(sel.count for sel in modes)), modes)
+
+    def _staged(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None) -> torch.Tensor:
+        """Transform, contraction and inverse as separate steps (any transform and weight)."""
+        coefficients = self.transform.forward(x, modes)
+        if low_precision is None:
+            coefficients = self.weight(coefficients, modes)
+        else:
+            contract = partial(contract_dense_low_precision, dtype=low_precision)
+            coefficients = contract_modes(coefficients, self.weight.dense(modes), self.weight.mode_axes, contract)
+        y = self.transform.inverse(coefficients, modes, grid_out)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.n_dims)
-        return y.to(input_dtype) if input_dtype in HALF_DTYPES else y
+        return y
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, n_modes={list(self.n_modes)}, transform={self.transform.name!r}"

@@ -412,6 +412,11 @@ class FactorizedSpectralWeight(SpectralWeight):
         plan = self._plan("factorize", operands, x_shape)
         return plan(x, *[t for t, _ in operands])
 
+    def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
+        if self.choose_implementation(x_shape, modes) == "factorized":
+            return None
+        return super().stacked(x_shape, modes)
+
     def extra_repr(self) -> str:
         layer = f", layer={self.layer}" if self.layer is not None else ""
         return f"{self.tensor_factorization.kind}, implementation={self.implementation!r}{layer}"

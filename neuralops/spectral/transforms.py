@@ -75,6 +75,9 @@ def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, de
       with ``c_0 = 1``, ``c_k = 2``: the real inverse, which ignores ``Im ŷ_0`` by construction.
     * ``"forward"``: complex ``(K, n)``, rows ``e^{-2πikx}/n`` for the signed frequencies.
     * ``"inverse"``: complex ``(n, K)``, columns ``e^{2πikx}``.
+    * ``"forward_split"``: real ``(2K, n)``, the real parts of ``"forward"`` stacked over its
+      imaginary parts.
+    * ``"inverse_split"``: real ``(2K, n)``, the same of the transposed ``"inverse"``.
 
     ``dtype`` is the real dtype; complex matrices use the matching complex dtype.
     """
@@ -90,11 +93,13 @@ def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, de
         return matrix.to(dtype=dtype, device=device)
     angle = 2 * math.pi * torch.outer(signed_frequencies(n_pos, n_neg), points) / n  # (K, n)
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-    if kind == "forward":
+    if kind in ("forward", "forward_split"):
         matrix = torch.polar(torch.full_like(angle, 1.0 / n), -angle)
     else:
-        matrix = torch.polar(torch.ones_like(angle), angle).T
-    return matrix.to(dtype=complex_dtype, device=device)
+        matrix = torch.polar(torch.ones_like(angle), angle)
+    if kind.endswith("_split"):
+        return torch.cat([matrix.real, matrix.imag]).to(dtype=dtype, device=device)
+    return (matrix if kind == "forward" else matrix.T).to(dtype=complex_dtype, device=device)
 
 
 def along(y: torch.Tensor, dim: int, matrix: torch.Tensor) -> torch.Tensor:
@@ -126,6 +131,12 @@ class FourierTransform:
         if self.method != "auto":
             return self.method == "matmul"
         return 2 * kept <= n or n <= 64
+
+    def all_axes_by_matrix(self, modes: Sequence[AxisModes], grid_in: Sequence[int], grid_out: Sequence[int]) -> bool:
+        """Whether every axis, forward and inverse, uses the DFT matrix: then ``SpectralConv``
+        runs the layer as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`)."""
+        counts = [sel.count for sel in modes]
+        return all(self._matmul(k, n) for grid in (grid_in, grid_out) for k, n in zip(counts, grid))
 
     def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
         """``x: (B, C, *grid)`` real -> kept coefficients ``(B, C, *K)`` complex."""

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.spectral.contract import contract_dense, contract_stacked
+from neuralops.spectral.contract import contract_dense, contract_stacked, stack_complex_weight
 from neuralops.spectral.modes import SHARED, SIGNED, AxisModes, check_mode_axes, is_full, weight_mode_shape
 
 
@@ -182,6 +182,14 @@ class SpectralWeight(nn.Module):
         """``x: (B, Cin, *K)`` kept coefficients (complex, or real if ``real``) -> ``(B, Cout, *K)``."""
         return contract_modes(x, self.dense(modes), self.mode_axes)
 
+    def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
+        """The weight on ``modes`` as a real modes-first ``(*K, 2, Cin, Cout)`` tensor (``[Re W; Im W]``
+        per mode) for input coefficients of shape ``x_shape``, or None when this weight has no
+        such form (real or shared-axis weights) or contracts more cheaply without forming it."""
+        if self.real or SHARED in self.mode_axes:
+            return None
+        return stack_complex_weight(self.dense(modes))
+
 
 class DenseSpectralWeight(SpectralWeight):
     """A dense weight stored modes-first as real values.
@@ -234,6 +242,11 @@ class DenseSpectralWeight(SpectralWeight):
         if self.real or SHARED in self.mode_axes:
             return super().forward(x, modes)
         return contract_stacked(x, self._stored(modes))
+
+    def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
+        if self.real or SHARED in self.mode_axes:
+            return None
+        return self._stored(modes)
 
 
 WEIGHTS: dict[str, type[SpectralWeight]] = {"dense": DenseSpectralWeight}
