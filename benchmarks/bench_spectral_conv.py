@@ -15,14 +15,19 @@ What is measured
   each repeat). ``--loss`` uses ``y.square().mean().backward()`` instead, as earlier versions
   did; a loss adds three or four output-sized temporaries of its own (the same for both
   libraries), which then make up most of the peak memory.
-* **peak memory, CPU**: every case runs in a fresh subprocess; the number is the increase of
+* **peak memory, CPU** (``peak MiB``): every case runs in a fresh subprocess; the number is the increase of
   the process's peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``) from after the
   layer and input are built to after the warm-up and timed forward+backward passes — the extra
   memory the passes needed at their peak, including allocator slack. A tiny case of the same
   layer runs first, so one-time costs (lazy loading, BLAS/FFT buffers) are not counted. It is not ``tracemalloc``
   (which does not see torch's allocations). Each library runs in its own subprocess.
+* **peak live memory, CPU** (``live MiB``): the largest total of tensor bytes held by torch's
+  allocator at any moment of one further forward+backward pass, relative to before it, from
+  the profiler's memory events (``profile_memory=True``; an untimed pass). Unlike the resident
+  set size it does not depend on how the C allocator returns freed memory, so it is the
+  figure that compares the two libraries' own footprints; both are reported.
 * **peak memory, CUDA**: ``torch.cuda.max_memory_allocated`` during the passes minus the memory
-  allocated before them.
+  allocated before them (that is already live memory; ``live MiB`` repeats it).
 * **bandwidth, CUDA**: the compulsory traffic of one forward+backward (read input, weight and
   output gradient; write output, input gradient and weight gradient) divided by the time, next
   to the device's copy bandwidth measured with a 1 GiB device-to-device copy (bytes read plus
@@ -142,9 +147,25 @@ def measure(layer: torch.nn.Module, case: dict, device: torch.device, loss: bool
         element = 4
         traffic = element * (2 * x.numel() * 2 + 2 * result["params"] + 2 * x.numel())  # x, y, dy, dx, w, dw
         result["bandwidth_gbs"] = traffic / statistics.median(times) / 1e9
+        result["live_mib"] = result["peak_mib"]
     else:
         result["peak_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+        result["live_mib"] = peak_live_mib(step)
     return result
+
+
+def peak_live_mib(step) -> float:
+    """Peak of the bytes held by torch's CPU allocator during ``step()``, relative to its start.
+
+    Reads the profiler's raw memory events (one per allocation or free, with signed sizes)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    held = peak = 0
+    for event in events:
+        held += event.nbytes()
+        peak = max(peak, held)
+    return peak / 2**20
 
 
 PRIMING_CASE = dict(batch=2, channels=4, n_modes=(2, 2), grid=(8, 8), repeats=1)
@@ -204,7 +225,7 @@ def main() -> None:
     if device.type == "cuda":
         print(f"{torch.cuda.get_device_name(device)}; device-to-device copy bandwidth {copy_bandwidth(device) / 1e9:.0f} GB/s")
     names = ["2d-64"] if args.quick else list(CASES)
-    header = f"{'case':7} {'weight':9} {'library':8} {'path':13} {'params':>10} {'fwd+bwd ms':>11} {'peak MiB':>9}"
+    header = f"{'case':7} {'weight':9} {'library':8} {'path':13} {'params':>10} {'fwd+bwd ms':>11} {'peak MiB':>9} {'live MiB':>9}"
     print(header + (f" {'GB/s (lower bound)':>19}" if device.type == "cuda" else ""))
     for name in names:
         for weight in WEIGHTS:
@@ -223,7 +244,7 @@ def main() -> None:
                 if row is None:
                     continue
                 path = row.get("path", "-")
-                line = f"{name:7} {weight:9} {library:8} {path:13} {row['params']:>10,} {row['time_ms']:>11.1f} {row['peak_mib']:>9.1f}"
+                line = f"{name:7} {weight:9} {library:8} {path:13} {row['params']:>10,} {row['time_ms']:>11.1f} {row['peak_mib']:>9.1f} {row['live_mib']:>9.1f}"
                 if "bandwidth_gbs" in row:
                     line += f" {row['bandwidth_gbs']:>19.0f}"
                 print(line, flush=True)

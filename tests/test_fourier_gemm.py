@@ -98,16 +98,32 @@ def test_mixed_axes_take_the_staged_path(gemm_calls):
     assert len(gemm_calls) == 1
 
 
-def test_reconstructed_factorized_weight_takes_the_chain_and_agrees(gemm_calls):
+@pytest.mark.parametrize("factorization", ["tucker", "cp"])
+@pytest.mark.parametrize("n_modes,grid", [((3,), (14,)), ((3, 4), (12, 10)), ((2, 3, 2), (6, 8, 5))])
+def test_factorized_weights_in_the_chain_match_the_fft_path(gemm_calls, factorization, n_modes, grid):
+    """Reconstructed weights run the stacked contraction, factorized ones their own contraction
+    inside the chain; values and gradients equal the FFT path's."""
     torch.manual_seed(5)
-    weight = build_spectral_weight(4, 3, (3, 4), "tucker", rank=0.5, implementation="reconstructed").double()
-    layer = SpectralConv(4, 3, (3, 4), weight=weight).double()
-    x = torch.randn(2, 4, 12, 10, dtype=torch.float64)
-    y = layer(x)
-    assert len(gemm_calls) == 1
-    weight.implementation = "factorized"  # contracts in factor space: staged path
-    assert (layer(x) - y).abs().max() < TOL64
-    assert len(gemm_calls) == 1
+    weight = build_spectral_weight(4, 3, n_modes, factorization, rank=0.5).double()
+    layer = SpectralConv(4, 3, n_modes, weight=weight).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(2, 4, *grid, dtype=torch.float64)
+    grad_out = torch.randn(2, 3, *grid, dtype=torch.float64)
+    results = {}
+    for implementation, method in [("reconstructed", "auto"), ("factorized", "auto"), ("factorized", "fft")]:
+        weight.implementation = implementation
+        layer.transform = FourierTransform(method)
+        layer.zero_grad()
+        x_in = x.clone().requires_grad_(True)
+        y = layer(x_in)
+        y.backward(grad_out)
+        results[implementation, method] = [y, x_in.grad] + [p.grad.clone() for p in layer.parameters()]
+    assert len(gemm_calls) == 2
+    reference = results["factorized", "fft"]
+    for key in [("reconstructed", "auto"), ("factorized", "auto")]:
+        for a, b in zip(results[key], reference):
+            assert (a - b).abs().max() < TOL64, key
 
 
 def test_no_grid_sized_tensor_is_kept_for_backward():
@@ -138,8 +154,15 @@ def test_low_precision_contraction(gemm_calls):
     x = torch.randn(2, 16, 24, 24)
     modes = kept_modes((6, 6), (24, 24))
     stacked = layer.weight.stacked((2, 16, *(m.count for m in modes)), modes)
-    reference = fourier_gemm_conv(x, stacked, modes, (24, 24), layer.bias)
-    low = fourier_gemm_conv(x, stacked, modes, (24, 24), layer.bias, dtype=torch.bfloat16)
+    reference = fourier_gemm_conv(x, modes, (24, 24), stacked, bias=layer.bias)
+    low = fourier_gemm_conv(x, modes, (24, 24), stacked, bias=layer.bias, dtype=torch.bfloat16)
     assert low.dtype == torch.float32
     relative = (low - reference).norm() / reference.norm()
     assert 1e-5 < relative < 2e-2, relative
+
+
+def test_needs_exactly_one_contraction():
+    x = torch.randn(1, 2, 8)
+    modes = kept_modes((3,), (8,))
+    with pytest.raises(ValueError, match="exactly one"):
+        fourier_gemm_conv(x, modes, (8,))

@@ -10,6 +10,7 @@ from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.spectral.fourier_gemm import fourier_gemm_conv
+from neuralops.spectral.contract import stack_complex_weight
 from neuralops.spectral.modes import SHARED, fourier_mode_axes, kept_modes, normalize_n_modes
 from neuralops.spectral.precision import (
     HALF_DTYPES,
@@ -59,6 +60,10 @@ class SpectralConv(nn.Module):
 
     Precision: see :mod:`neuralops.spectral.precision` (transforms always in float32; the
     contraction in the autocast dtype on CUDA).
+
+    Execution: a Fourier layer whose every axis uses the truncated DFT matrix (the usual case)
+    runs as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`); other layers run
+    transform, contraction and inverse as separate steps. Both give the same values.
     """
 
     def __init__(
@@ -112,21 +117,23 @@ class SpectralConv(nn.Module):
         low_precision = contraction_dtype(x.device)
         with transform_precision(x.device):
             x = float32_transform_input(x)
-            stacked = self._gemm_chain_weight(x, modes, grid_in, grid_out)
-            if stacked is not None:
-                y = fourier_gemm_conv(x, stacked, modes, grid_out, self.bias, low_precision)
+            matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
+            if matrix_axes is not None and matrix_axes(modes, grid_in, grid_out):
+                y = self._gemm_chain(x, modes, grid_out, low_precision)
             else:
                 y = self._staged(x, modes, grid_out, low_precision)
         return y.to(input_dtype) if input_dtype in HALF_DTYPES else y
 
-    def _gemm_chain_weight(self, x: torch.Tensor, modes, grid_in, grid_out) -> torch.Tensor | None:
-        """The stacked weight for :func:`~neuralops.spectral.fourier_gemm.fourier_gemm_conv`, or
-        None where that path does not apply (another transform, an FFT axis, or a weight that
-        contracts more cheaply without forming the dense weight)."""
-        matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
-        if matrix_axes is None or not matrix_axes(modes, grid_in, grid_out):
-            return None
-        return self.weight.stacked((x.shape[0], self.in_channels, *(sel.count for sel in modes)), modes)
+    def _gemm_chain(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None) -> torch.Tensor:
+        """The Fourier layer as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`): with
+        the weight's stacked form, or with its own contraction when it has none or contracts more
+        cheaply without forming it (then in float32 even under a low-precision autocast, unless
+        it can be reconstructed)."""
+        stacked = self.weight.stacked((x.shape[0], self.in_channels, *(sel.count for sel in modes)), modes)
+        if stacked is None and low_precision is not None and SHARED not in self.weight.mode_axes:
+            stacked = stack_complex_weight(self.weight.dense(modes))
+        contract = None if stacked is not None else partial(self.weight, modes=modes)
+        return fourier_gemm_conv(x, modes, grid_out, stacked, contract, self.bias, low_precision)
 
     def _staged(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None) -> torch.Tensor:
         """Transform, contraction and inverse as separate steps (any transform and weight)."""

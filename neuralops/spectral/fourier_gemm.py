@@ -24,7 +24,7 @@ coefficients.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -141,9 +141,10 @@ def _repack(src: torch.Tensor, source, target) -> torch.Tensor:
 
 def fourier_gemm_conv(
     x: torch.Tensor,
-    stacked_weight: torch.Tensor,
     modes: Sequence[AxisModes],
     grid_out: Sequence[int],
+    stacked_weight: torch.Tensor | None = None,
+    contract: Callable[[torch.Tensor], torch.Tensor] | None = None,
     bias: torch.Tensor | None = None,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
@@ -151,49 +152,67 @@ def fourier_gemm_conv(
 
     Args:
         x: ``(B, Cin, *grid_in)`` real input.
-        stacked_weight: ``(*K, 2, Cin, Cout)`` real, ``[Re W; Im W]`` per kept mode (the layout
-            of :func:`~neuralops.spectral.contract.contract_stacked`), ``K`` the kept counts.
         modes: the kept frequencies per axis (:func:`~neuralops.spectral.modes.kept_modes`).
         grid_out: output grid.
+        stacked_weight: ``(*K, 2, Cin, Cout)`` real, ``[Re W; Im W]`` per kept mode (the layout
+            of :func:`~neuralops.spectral.contract.contract_stacked`), ``K`` the kept counts.
+            The contraction is then one real batched GEMM.
+        contract: used instead of ``stacked_weight`` (give exactly one): maps the complex kept
+            coefficients ``(B, Cin, *K)`` to ``(B, Cout, *K)``, e.g. a factorized weight's own
+            contraction.
         bias: ``(Cout,)`` added to every output point, or None.
-        dtype: real dtype of the channel contraction (e.g. ``torch.bfloat16`` under autocast);
-            the transforms always run in the dtype of ``x``.
+        dtype: real dtype of the stacked contraction (e.g. ``torch.bfloat16`` under autocast);
+            the transforms, and ``contract``, run in the dtype of ``x``.
 
     Returns ``(B, Cout, *grid_out)``, the same values as the FFT path (the unit-period
     coefficients of :mod:`neuralops.spectral.transforms`).
     """
+    if (stacked_weight is None) == (contract is None):
+        raise ValueError("fourier_gemm_conv needs exactly one of stacked_weight and contract")
     d = len(modes)
     batch, c_in = x.shape[:2]
-    c_out = stacked_weight.shape[-1]
     grid_in = tuple(x.shape[2:])
     counts = [sel.count for sel in modes[:-1]] + [modes[-1].n_pos]
     n_kept = math.prod(counts)
     real_dtype, device = x.dtype, x.device
 
     # Forward transform, last axis first: (2, K_d, B, C, N_1..N_{d-1}). Each intermediate is
-    # rebound to one name so it is freed as soon as the next one exists.
+    # rebound to one name so it is freed as soon as the next one exists. The last step writes
+    # the layout of the contraction: expanded for the stacked weight, plain for ``contract``.
     n_last, k_last = grid_in[-1], counts[-1]
     forward_last = dft_matrix("forward_last", n_last, k_last, 0, real_dtype, device).t()
     z = torch.mm(forward_last, x.reshape(-1, n_last).t())
     rest = (batch, c_in) + grid_in[:-1]
-    to_left = _Expanded(tuple(counts) + (2, batch, 2, c_in), in_dim=d + 2, out_dim=d)
+    if stacked_weight is not None:
+        final = _Expanded(tuple(counts) + (2, batch, 2, c_in), in_dim=d + 2, out_dim=d)
+    else:
+        final = _Plain((2, *counts, batch, c_in), 0)
     if d == 1:
-        z = _repack(z.view(2, k_last, batch, c_in), _Split(0), to_left)
+        z = z.view(2, k_last, batch, c_in)
+        if stacked_weight is not None:
+            z = _repack(z, _Split(0), final)
     for axis in range(d - 2, -1, -1):
         sel, n = modes[axis], grid_in[axis]
         rest = rest[:-1]
         matrix = dft_matrix("forward_split", n, sel.n_pos, sel.n_neg, real_dtype, device)
         z = torch.mm(matrix, z.view(-1, n).t()).view(2, sel.count, 2, *counts[axis + 1 :], *rest)
-        target = to_left if axis == 0 else _Plain((2, sel.count, *counts[axis + 1 :], *rest), 0)
+        target = final if axis == 0 else _Plain((2, sel.count, *counts[axis + 1 :], *rest), 0)
         z = _repack(z, _Products(), target)
 
-    # Channel contraction, one real batched product over the modes: (K, 2·B, Cout).
-    left = z.view(n_kept, 2 * batch, 2 * c_in)
-    weight = stacked_weight.reshape(n_kept, 2 * c_in, c_out)
-    if dtype is None:
-        y = torch.bmm(left, weight)
+    # Channel contraction -> (K, 2·B, Cout), rows [Re; Im] per mode.
+    if stacked_weight is not None:
+        c_out = stacked_weight.shape[-1]
+        left = z.view(n_kept, 2 * batch, 2 * c_in)
+        weight = stacked_weight.reshape(n_kept, 2 * c_in, c_out)
+        if dtype is None:
+            y = torch.bmm(left, weight)
+        else:
+            y = torch.bmm(left.to(dtype), weight.to(dtype)).to(real_dtype)
     else:
-        y = torch.bmm(left.to(dtype), weight.to(dtype)).to(real_dtype)
+        y = contract(torch.complex(z[0], z[1]).movedim((-2, -1), (0, 1)))  # (B, Cout, *K)
+        c_out = y.shape[1]
+        y = y.movedim((0, 1), (-2, -1))
+        y = torch.stack([y.real, y.imag], dim=d).view(n_kept, 2 * batch, c_out)  # a new tensor
     if bias is not None:
         # The inverse maps the real part of the zero-frequency coefficient (mode 0 of every
         # axis, the first of the flattened modes) to a constant: adding b there adds b everywhere.

@@ -9,7 +9,8 @@ Policy (applied by :class:`~neuralops.spectral.conv.SpectralConv`):
   grid size can fail in mixed precision: every grid runs the fp32 transform.
 * **The mode contraction runs in the autocast dtype on CUDA** (:func:`contraction_dtype`):
   complex values are split into real and imaginary parts and contracted with a single real
-  half-precision batched matmul (:func:`contract_dense_low_precision`), which works for both
+  half-precision batched matmul (:func:`contract_dense_low_precision`, or the ``dtype`` of
+  :func:`~neuralops.spectral.fourier_gemm.fourier_gemm_conv` on the GEMM-chain path), which works for both
   ``float16`` and ``bfloat16`` (torch has no complex bfloat16 dtype, and complex32 matmul
   support is partial). Factorized weights are first reconstructed in float32 for this path.
   Accumulation is in float32 inside cuBLAS; the result is returned as complex64.

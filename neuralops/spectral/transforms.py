@@ -9,7 +9,9 @@ series (FFT normalization ``"forward"``: ``x̂_k = (1/N) Σ_n x_n e^{-2πikn/N}`
 depend on the grid and the inverse onto another grid evaluates the same band-limited function.
 The transform is *staged*: the last axis first (real transform, kept columns only), then the
 other axes on the kept columns only; the inverse mirrors it. Each axis uses an FFT or a product
-with the truncated DFT matrix, whichever is cheaper (see :class:`FourierTransform`).
+with the truncated DFT matrix, whichever is cheaper (see :class:`FourierTransform`). When every
+axis uses the matrix, ``SpectralConv`` runs transform, contraction and inverse together as one
+chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`) with the same values.
 """
 
 from __future__ import annotations
