@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
-from neuralops.spectral.fourier_gemm import fourier_gemm_conv
 from neuralops.spectral.contract import stack_complex_weight
+from neuralops.spectral.fourier_gemm import fourier_gemm_conv
 from neuralops.spectral.modes import SHARED, fourier_mode_axes, kept_modes, normalize_n_modes
 from neuralops.spectral.precision import (
     HALF_DTYPES,

@@ -6,9 +6,9 @@ When every axis of a Fourier layer is transformed with a truncated DFT matrix (s
     y = T⁻¹( W · T(x) on the kept modes ) + b
 
 is a sequence of real GEMMs: the transform of each axis, the per-mode channel contraction and
-the inverse of each axis, with the bias added to the zero-frequency coefficient. The layouts are chosen so
-that no grid-sized tensor is ever permuted or copied: every product reads its operands where
-they lie (transposed operands are passed to BLAS as such), and only mode-sized tensors are
+the inverse of each axis, with the bias added to the zero-frequency coefficient. The layouts
+are chosen so that no grid-sized tensor is ever permuted or copied: every product reads its
+operands where they lie (transposed operands are passed to BLAS as such), and only mode-sized tensors are
 rearranged, by :class:`_ComplexRepack`, between the products.
 
 Layouts (``s`` = real/imaginary part, ``K_a`` = kept frequencies of axis ``a``, ``R`` = the
@@ -130,7 +130,7 @@ class _ComplexRepack(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         grad_src = grad.new_empty(ctx.src_shape)
-        ctx.target.adjoint(grad.contiguous(), *ctx.source.value_views(grad_src))
+        ctx.target.adjoint(grad, *ctx.source.value_views(grad_src))
         ctx.source.complete_adjoint(grad_src)
         return grad_src, None, None
 
