@@ -36,38 +36,51 @@ def _pair(t: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     return t.select(dim, 0), t.select(dim, 1)
 
 
+# Sources and targets of a repack describe one layout each, for a tensor of ``shape`` (after
+# ``lead`` leading batch dims, which vmap adds). A source reads the complex value (real and
+# imaginary parts) out of its layout; a target writes it into its layout. Both state their
+# adjoints, so the repack and its adjoint are exact transposes of each other.
+
+
 class _Split:
-    """Source: a complex tensor stored as real and imaginary blocks along ``dim``."""
+    """Source: a complex tensor of ``shape`` stored as real and imaginary blocks along ``dim``."""
 
-    def __init__(self, dim: int):
-        self.dim = dim
+    def __init__(self, shape: Sequence[int], dim: int):
+        self.shape, self.dim = tuple(shape), dim
 
-    def value_views(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _pair(t, self.dim)
+    def value_views(self, t: torch.Tensor, lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _pair(t, lead + self.dim)
 
-    def read(self, src: torch.Tensor, real: torch.Tensor, imag: torch.Tensor) -> None:
-        src_real, src_imag = self.value_views(src)
+    def read(self, src: torch.Tensor, real: torch.Tensor, imag: torch.Tensor, lead: int) -> None:
+        src_real, src_imag = self.value_views(src, lead)
         real.copy_(src_real)
         imag.copy_(src_imag)
 
-    def complete_adjoint(self, grad_src: torch.Tensor) -> None:
+    def complete_adjoint(self, grad_src: torch.Tensor, lead: int) -> None:
         """Nothing to add: the gradients of both blocks were written into ``value_views``."""
 
 
 class _Products:
     """Source: the four partial products ``P[t, :, s] = part_t(F) · part_s(z)`` of a complex
-    product ``F·z``, stored ``(2, K, 2, *R)``. Their value is ``(P00 - P11) + i (P01 + P10)``."""
+    product ``F·z``, of ``shape`` ``(2, K, 2, *R)``. Their value is ``(P00 - P11) + i (P01 + P10)``."""
 
-    def value_views(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return t[0, :, 0], t[0, :, 1]
+    def __init__(self, shape: Sequence[int]):
+        self.shape = tuple(shape)
 
-    def read(self, src: torch.Tensor, real: torch.Tensor, imag: torch.Tensor) -> None:
-        torch.sub(src[0, :, 0], src[1, :, 1], out=real)
-        torch.add(src[0, :, 1], src[1, :, 0], out=imag)
+    @staticmethod
+    def part(t: torch.Tensor, lead: int, f_part: int, z_part: int) -> torch.Tensor:
+        return t.select(lead, f_part).select(lead + 1, z_part)
 
-    def complete_adjoint(self, grad_src: torch.Tensor) -> None:
-        torch.neg(grad_src[0, :, 0], out=grad_src[1, :, 1])
-        grad_src[1, :, 0].copy_(grad_src[0, :, 1])
+    def value_views(self, t: torch.Tensor, lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.part(t, lead, 0, 0), self.part(t, lead, 0, 1)
+
+    def read(self, src: torch.Tensor, real: torch.Tensor, imag: torch.Tensor, lead: int) -> None:
+        torch.sub(self.part(src, lead, 0, 0), self.part(src, lead, 1, 1), out=real)
+        torch.add(self.part(src, lead, 0, 1), self.part(src, lead, 1, 0), out=imag)
+
+    def complete_adjoint(self, grad_src: torch.Tensor, lead: int) -> None:
+        torch.neg(self.part(grad_src, lead, 0, 0), out=self.part(grad_src, lead, 1, 1))
+        self.part(grad_src, lead, 1, 0).copy_(self.part(grad_src, lead, 0, 1))
 
 
 class _Plain:
@@ -76,14 +89,14 @@ class _Plain:
     def __init__(self, shape: Sequence[int], dim: int):
         self.shape, self.dim = tuple(shape), dim
 
-    def value_views(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _pair(out, self.dim)
+    def value_views(self, out: torch.Tensor, lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _pair(out, lead + self.dim)
 
-    def complete(self, out: torch.Tensor) -> None:
+    def complete(self, out: torch.Tensor, lead: int) -> None:
         """Nothing to add: both blocks were written by the source."""
 
-    def adjoint(self, grad: torch.Tensor, grad_real: torch.Tensor, grad_imag: torch.Tensor) -> None:
-        g_real, g_imag = _pair(grad, self.dim)
+    def adjoint(self, grad: torch.Tensor, grad_real: torch.Tensor, grad_imag: torch.Tensor, lead: int) -> None:
+        g_real, g_imag = self.value_views(grad, lead)
         grad_real.copy_(g_real)
         grad_imag.copy_(g_imag)
 
@@ -96,47 +109,75 @@ class _Expanded:
     def __init__(self, shape: Sequence[int], in_dim: int, out_dim: int):
         self.shape, self.in_dim, self.out_dim = tuple(shape), in_dim, out_dim
 
-    def block(self, t: torch.Tensor, column: int, row: int) -> torch.Tensor:
-        first, second = sorted([(self.in_dim, column), (self.out_dim, row)], reverse=True)
+    def block(self, t: torch.Tensor, lead: int, column: int, row: int) -> torch.Tensor:
+        first, second = sorted([(lead + self.in_dim, column), (lead + self.out_dim, row)], reverse=True)
         return t.select(*first).select(*second)
 
-    def value_views(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.block(out, 0, 0), self.block(out, 0, 1)
+    def value_views(self, out: torch.Tensor, lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.block(out, lead, 0, 0), self.block(out, lead, 0, 1)
 
-    def complete(self, out: torch.Tensor) -> None:
-        self.block(out, 1, 1).copy_(self.block(out, 0, 0))
-        torch.neg(self.block(out, 0, 1), out=self.block(out, 1, 0))
+    def complete(self, out: torch.Tensor, lead: int) -> None:
+        self.block(out, lead, 1, 1).copy_(self.block(out, lead, 0, 0))
+        torch.neg(self.block(out, lead, 0, 1), out=self.block(out, lead, 1, 0))
 
-    def adjoint(self, grad: torch.Tensor, grad_real: torch.Tensor, grad_imag: torch.Tensor) -> None:
-        torch.add(self.block(grad, 0, 0), self.block(grad, 1, 1), out=grad_real)
-        torch.sub(self.block(grad, 0, 1), self.block(grad, 1, 0), out=grad_imag)
+    def adjoint(self, grad: torch.Tensor, grad_real: torch.Tensor, grad_imag: torch.Tensor, lead: int) -> None:
+        torch.add(self.block(grad, lead, 0, 0), self.block(grad, lead, 1, 1), out=grad_real)
+        torch.sub(self.block(grad, lead, 0, 1), self.block(grad, lead, 1, 0), out=grad_imag)
+
+
+def _repack_values(src: torch.Tensor, source, target) -> torch.Tensor:
+    lead = src.ndim - len(source.shape)
+    out = src.new_empty(src.shape[:lead] + target.shape)
+    source.read(src, *target.value_views(out, lead), lead)
+    target.complete(out, lead)
+    return out
+
+
+def _repack_adjoint_values(grad: torch.Tensor, source, target) -> torch.Tensor:
+    lead = grad.ndim - len(target.shape)
+    grad_src = grad.new_empty(grad.shape[:lead] + source.shape)
+    target.adjoint(grad, *source.value_views(grad_src, lead), lead)
+    source.complete_adjoint(grad_src, lead)
+    return grad_src
 
 
 class _ComplexRepack(torch.autograd.Function):
-    """Rewrite complex values from one real block layout (source) into another (target).
+    """Rewrite complex values from one real block layout (source) into another (target), or
+    with ``adjoint`` apply the transpose of that linear map.
 
-    A linear map on mode-sized tensors; its backward is the exact adjoint, written into one
-    new tensor (no zero-filled per-block gradients as indexing ops would produce).
+    It works on mode-sized tensors. Its backward is the other direction, written into one new
+    tensor (indexing ops would build a zero-filled gradient per block), so it differentiates
+    to any order; forward-mode AD applies the same map to the tangent, and vmap runs it once
+    on the batched tensor.
     """
 
+    generate_vmap_rule = False
+
     @staticmethod
-    def forward(ctx, src: torch.Tensor, source, target) -> torch.Tensor:
-        ctx.source, ctx.target, ctx.src_shape = source, target, src.shape
-        out = src.new_empty(target.shape)
-        source.read(src, *target.value_views(out))
-        target.complete(out)
-        return out
+    def forward(t: torch.Tensor, source, target, adjoint: bool) -> torch.Tensor:
+        return (_repack_adjoint_values if adjoint else _repack_values)(t, source, target)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.source, ctx.target, ctx.adjoint = inputs[1:]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        grad_src = grad.new_empty(ctx.src_shape)
-        ctx.target.adjoint(grad, *ctx.source.value_views(grad_src))
-        ctx.source.complete_adjoint(grad_src)
-        return grad_src, None, None
+        return _ComplexRepack.apply(grad, ctx.source, ctx.target, not ctx.adjoint), None, None, None
+
+    @staticmethod
+    def jvp(ctx, tangent: torch.Tensor, *_):
+        return _ComplexRepack.apply(tangent, ctx.source, ctx.target, ctx.adjoint)
+
+    @staticmethod
+    def vmap(info, in_dims, t: torch.Tensor, source, target, adjoint: bool):
+        if in_dims[0] is None:
+            return _ComplexRepack.apply(t, source, target, adjoint), None
+        return _ComplexRepack.apply(t.movedim(in_dims[0], 0), source, target, adjoint), 0
 
 
 def _repack(src: torch.Tensor, source, target) -> torch.Tensor:
-    return _ComplexRepack.apply(src, source, target)
+    return _ComplexRepack.apply(src, source, target, False)
 
 
 def fourier_gemm_conv(
@@ -190,14 +231,14 @@ def fourier_gemm_conv(
     if d == 1:
         z = z.view(2, k_last, batch, c_in)
         if stacked_weight is not None:
-            z = _repack(z, _Split(0), final)
+            z = _repack(z, _Split(z.shape, 0), final)
     for axis in range(d - 2, -1, -1):
         sel, n = modes[axis], grid_in[axis]
         rest = rest[:-1]
         matrix = dft_matrix("forward_split", n, sel.n_pos, sel.n_neg, real_dtype, device)
         z = torch.mm(matrix, z.view(-1, n).t()).view(2, sel.count, 2, *counts[axis + 1 :], *rest)
         target = final if axis == 0 else _Plain((2, sel.count, *counts[axis + 1 :], *rest), 0)
-        z = _repack(z, _Products(), target)
+        z = _repack(z, _Products(z.shape), target)
 
     # Channel contraction -> (K, 2·B, Cout), rows [Re; Im] per mode.
     if stacked_weight is not None:
@@ -220,17 +261,18 @@ def fourier_gemm_conv(
 
     # Inverse transform, first axis first; each step appends its output axis innermost.
     y = y.view(*counts, 2, batch, c_out)
-    source = _Split(d)
+    split_dim = d
     rest = (batch, c_out)
     for axis in range(d - 1):
         sel, n = modes[axis], int(grid_out[axis])
-        y = _repack(y, source, _Expanded((2, sel.count, 2, *counts[axis + 1 :], *rest), in_dim=0, out_dim=2))
+        target = _Expanded((2, sel.count, 2, *counts[axis + 1 :], *rest), in_dim=0, out_dim=2)
+        y = _repack(y, _Split(y.shape, split_dim), target)
         matrix = dft_matrix("inverse_split", n, sel.n_pos, sel.n_neg, real_dtype, device)
         rest = rest + (n,)
         y = torch.mm(y.view(2 * sel.count, -1).t(), matrix).view(2, *counts[axis + 1 :], *rest)
-        source = _Split(0)
+        split_dim = 0
     if d == 1:
-        y = _repack(y, source, _Plain((2, k_last, batch, c_out), 0))
+        y = _repack(y, _Split(y.shape, split_dim), _Plain((2, k_last, batch, c_out), 0))
     n_out = int(grid_out[-1])
     coefficients = y.view(2 * k_last, -1).t()  # rows (B, Cout, N_1..N_{d-1})
     out = torch.mm(coefficients, dft_matrix("inverse_last", n_out, k_last, 0, real_dtype, device))
