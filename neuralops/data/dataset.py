@@ -20,6 +20,7 @@ from neuralops.data.schema import FileHeader, ResolutionHeader, iter_split_ids, 
 from neuralops.data.sources import PairSource, TrajectorySource
 from neuralops.data.views import FILE_VIEW, ResolutionView
 from neuralops.errors import DataFormatError
+from neuralops.grid import Grid
 
 
 def _split_ids(header: FileHeader, split: str) -> np.ndarray:
@@ -138,7 +139,8 @@ class _StoredSplit:
         meta = header.metadata
         self._init_handle(header.path, rdcc_nbytes)
         ids = header.splits[split]
-        self._describe(meta.name, meta.axes, res.shape, res.coords, header.attrs, ids, view)
+        grid = Grid.from_file_attrs(meta.axes, res.coords, meta.grid, meta.boundary, f"{header.path}: key '/resolutions/{res.key}/coords'")
+        self._describe(meta.name, grid, res.coords, header.attrs, ids, view)
         self.split = split
         self._rows = res.rows_of(ids)
         return header, res

@@ -40,6 +40,7 @@ import h5py
 import numpy as np
 
 from neuralops.errors import ConfigError, DataFormatError
+from neuralops.grid import AXIS_KINDS, BOUNDARIES
 
 FORMAT = "neuralops"
 FORMAT_VERSION = 2
@@ -53,17 +54,17 @@ TRAJECTORY_CHUNK_BYTES = 2**18
 """Largest chunk of a trajectory array: ``(1, t_chunk, C, *grid)`` with as many time steps as fit
 in 256 KiB (at least one), so a window of a few steps decompresses a few small chunks."""
 REQUIRED_SPLITS = ("train", "val", "test")
-GRID_TYPES = ("vertex", "periodic", "cell", "equiangular")
-"""``vertex``: N points per axis including both ends of the interval, spacing L/(N-1).
+GRID_TYPES = AXIS_KINDS
+"""The file attribute ``grid``, one kind for every axis (see :mod:`neuralops.grid`):
+``vertex``: N points per axis including both ends of the interval, spacing L/(N-1).
 ``periodic``: N points x_i = x_0 + i L/N (the right end is the left end's periodic image).
 ``cell``: N cell centres x_i = x_0 + (i + 1/2) L/N.
-``equiangular``: the sphere, axes (colatitude, longitude): nlat colatitudes pi j/(nlat-1) from
-pole to pole (vertex) and nlon longitudes 2 pi i/nlon (periodic)."""
+``equiangular``/``legendre_gauss``: the sphere, axes (colatitude, longitude): nlat colatitudes
+pi j/(nlat-1) from pole to pole (equiangular) or at the Gauss-Legendre nodes, and nlon
+longitudes 2 pi i/nlon (periodic)."""
 COARSENINGS = ("solved_per_grid", "subsampled", "filtered")
 """How coarse resolutions were made: each grid solved on its own (``solved_per_grid``), point
 subsampling of a finer solution (``subsampled``), or anti-aliased filtering (``filtered``)."""
-BOUNDARIES = ("dirichlet", "neumann", "periodic", "mixed", "wall", "open", "none")
-"""``none``: a closed manifold without boundary (the sphere)."""
 PARAM_PREFIX = "param_"
 COMPRESSION_LEVEL = 4
 

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from neuralops.data.handles import LazyH5, finite_or_raise
 from neuralops.data.views import FILE_VIEW, ResolutionView
 from neuralops.errors import DataFormatError
+from neuralops.grid import Grid
 
 
 class SampleSource(LazyH5):
@@ -39,6 +40,8 @@ class SampleSource(LazyH5):
         stored_shape: the stored grid the reader derives its grid from.
         grid_shape: the grid served (after the view), points per axis.
         coords: 1-D coordinates per axis of the served grid (physical units where the file says).
+        grid: the :class:`~neuralops.grid.Grid` served: kind, domain, spacing and quadrature
+            weights of every axis, read once from the file and derived through the view.
         attrs: file-level metadata (name, boundary, PDE parameters, ...), plain Python values.
         sample_ids: int64 ``(len,)`` ids of this split's samples within the file (row, global
             id or group position, as documented by each reader), for split manifests.
@@ -50,6 +53,7 @@ class SampleSource(LazyH5):
     stored_shape: tuple[int, ...]
     grid_shape: tuple[int, ...]
     coords: dict[str, np.ndarray]
+    grid: Grid
     attrs: dict[str, Any]
     sample_ids: np.ndarray
     view: ResolutionView
@@ -57,18 +61,20 @@ class SampleSource(LazyH5):
     def _describe(
         self,
         name: str,
-        axes: Sequence[str],
-        stored_shape: Sequence[int],
+        stored_grid: Grid,
         coords: Mapping[str, np.ndarray],
         attrs: Mapping[str, Any],
         sample_ids: np.ndarray,
         view: ResolutionView = FILE_VIEW,
     ) -> None:
+        """Set the metadata; ``stored_grid`` is the grid of the stored arrays and ``coords``
+        their coordinates as the file holds them."""
         self.name = name
-        self.axes = list(axes)
-        self.stored_shape = tuple(int(n) for n in stored_shape)
+        self.axes = list(stored_grid.names)
+        self.stored_shape = stored_grid.shape
         self.view = view
         self.grid_shape = view.shape_from(self.stored_shape, self.path)
+        self.grid = view.grid_from(stored_grid, self.path)
         self.coords = view.coords_from(coords)
         self.attrs = dict(attrs)
         self.sample_ids = np.asarray(sample_ids, dtype=np.int64)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from neuralops.errors import ConfigError
+from neuralops.grid import COLATITUDE_KINDS, Grid, GridAxis
 from neuralops.spectral import fourier_resample
 
 VIEW_METHODS = ("file", "stride", "fourier_filter")
@@ -66,6 +67,32 @@ class ResolutionView:
                 raise ConfigError(f"{where}: fourier_filter with stride {self.stride} needs grid sizes divisible by it, got {stored}")
             return tuple(n // self.stride for n in stored)
         return stored
+
+    def grid_from(self, stored: Grid, where: str) -> Grid:
+        """The :class:`~neuralops.grid.Grid` of the points served when the stored grid is ``stored``.
+
+        Both methods serve every ``s``-th stored point. A periodic axis with ``n`` divisible by
+        ``s`` and a vertex axis with ``n - 1`` divisible by ``s`` give the same kind on the same
+        domain. Otherwise the served points are described as they are: strided cell centres are
+        the cell centres of a domain shifted by ``(h - s·h)/2``, and a vertex or periodic axis that
+        ``s`` does not divide ends before the domain does (a shorter vertex axis). A colatitude
+        axis must keep both poles (:class:`~neuralops.errors.ConfigError` naming ``where``).
+        """
+        if self.method == "file" or self.stride == 1:
+            return stored
+        s, axes = self.stride, []
+        for axis in stored.axes:
+            n = axis.size
+            if axis.kind == "periodic" and n % s == 0:
+                axes.append(axis.resized(n // s))
+            elif axis.kind in COLATITUDE_KINDS:
+                if axis.kind != "equiangular" or (n - 1) % s:
+                    raise ConfigError(f"{where}: stride {s} on the {n}-point {axis.kind} colatitude axis {axis.name!r} does not keep both poles")
+                axes.append(axis.resized((n - 1) // s + 1))
+            else:
+                kind = "vertex" if axis.kind == "periodic" else axis.kind
+                axes.append(GridAxis.from_coords(axis.name, kind, axis.coords[::s], axis.boundary, where))
+        return Grid(axes)
 
     def selection(self, n_dims: int) -> tuple[slice, ...]:
         """Per spatial axis, the slice to read from the stored grid."""

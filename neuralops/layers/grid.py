@@ -1,10 +1,9 @@
-"""Grid conventions, coordinate embedding, domain padding and grid-to-grid interpolation.
+"""Grid-aware layers: coordinate embedding, domain padding and linear interpolation by grid kind.
 
-Two grid kinds are used throughout neuralops:
-
-* ``"vertex"``: ``N`` points on ``[0, 1]`` including both ends, ``x_j = j/(N-1)`` (Darcy with
-  Dirichlet boundaries; spacing ``1/(N-1)``).
-* ``"periodic"``: ``N`` cells of a unit period, ``x_j = j/N`` (spacing ``1/N``).
+Axis kinds and their points are defined once in :mod:`neuralops.grid` (``vertex``, ``cell``,
+``periodic``, ``equiangular``, ``legendre_gauss``); a layer takes one kind for every axis or a
+list with one kind per axis. Models work in *unit coordinates*: every axis is mapped to
+``[0, 1]``, so a layer needs the kinds but not the physical lengths.
 """
 
 from __future__ import annotations
@@ -16,92 +15,169 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuralops.errors import ConfigError
+from neuralops.grid import AXIS_KINDS, COLATITUDE_KINDS, expand_kinds, intervals, unit_coordinates
 
-GRID_KINDS = ("vertex", "periodic")
-
-
-def check_grid_kind(kind: str) -> str:
-    if kind not in GRID_KINDS:
-        raise ConfigError(f"unknown grid kind {kind!r}; expected one of {GRID_KINDS}")
-    return kind
+GRID_KINDS = AXIS_KINDS
+GridKinds = str | Sequence[str]
+"""One kind for every axis, or one per axis (see :func:`neuralops.grid.expand_kinds`)."""
 
 
-def grid_intervals(n: int, kind: str) -> int:
-    """Number of grid spacings spanning the unit domain."""
-    return n - 1 if kind == "vertex" else n
+def check_grid_kinds(kinds: GridKinds, option: str = "grid") -> str | list[str]:
+    """``kinds`` as given (a str or a list) if every kind is known; :class:`ConfigError` naming ``option`` otherwise."""
+    if isinstance(kinds, str):
+        expand_kinds(kinds, 2 if kinds in COLATITUDE_KINDS else 1, option)
+        return kinds
+    kinds = list(kinds)
+    expand_kinds(kinds, len(kinds), option)
+    return kinds
 
 
 def coordinates(n: int, kind: str, dtype=torch.float32, device=None) -> torch.Tensor:
-    """1-D coordinates of ``n`` points of a grid of ``kind`` on the unit domain."""
-    steps = torch.arange(n, dtype=dtype, device=device)
-    return steps / max(grid_intervals(n, kind), 1)
+    """``(n,)`` unit coordinates of an axis of ``kind`` (:func:`neuralops.grid.unit_coordinates`)."""
+    return torch.as_tensor(unit_coordinates(n, kind), dtype=dtype, device=device)
 
 
 class GridEmbedding(nn.Module):
-    """Append the coordinates as channels: ``(B, C, *grid) -> (B, C + d, *grid)``."""
+    """Append the unit coordinates as channels: ``(B, C, *grid) -> (B, C + d, *grid)``.
 
-    def __init__(self, kind: str = "vertex"):
+    ``kind``: the grid kind of every axis, or a list of one per axis; a cell grid's channels
+    are ``(j + 1/2)/n``, a vertex grid's ``j/(n - 1)``, so a point has the same coordinate at
+    every resolution.
+    """
+
+    def __init__(self, kind: GridKinds = "vertex"):
         super().__init__()
-        self.kind = check_grid_kind(kind)
+        self.kind = check_grid_kinds(kind)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grid = x.shape[2:]
-        axes = [coordinates(n, self.kind, x.dtype, x.device) for n in grid]
+        kinds = expand_kinds(self.kind, len(grid))
+        axes = [coordinates(n, k, x.dtype, x.device) for n, k in zip(grid, kinds)]
         mesh = torch.meshgrid(*axes, indexing="ij")
         coords = torch.stack(mesh).unsqueeze(0).expand(x.shape[0], -1, *grid)
         return torch.cat([x, coords], dim=1)
 
 
 class DomainPadding(nn.Module):
-    """Zero-pad the end of every spatial axis by a fraction of the domain, then crop it off.
+    """Extend every axis so the spectral layers see a period of ``(1 + fraction)`` domain
+    lengths at every resolution, then cut back.
 
-    The padded length is chosen so the extended domain is ``(1 + fraction)`` times the unit
-    domain at every resolution (in grid intervals of the given kind), which keeps the
-    period seen by the spectral layers — and so the learned kernel — the same physical size
-    when the model is evaluated on another grid.
+    An axis of ``n`` points and kind ``k`` spans ``intervals(n, k)`` spacings ``h`` of the
+    domain (``n - 1`` for vertex grids, ``n`` for cell and periodic grids). A Fourier layer on
+    ``m`` points sees the period ``m·h``, so the axis is brought to
+    ``round((1 + fraction)·intervals)`` points:
+
+    * ``amount(n) > 0``: that many zeros are appended (a cell grid of 16 points with fraction
+      0.25 gets 4, a vertex grid of 17 points gets 3: both a period of 1.25 domain lengths);
+    * ``amount(n) = -1`` (a vertex grid with fraction 0): the last point, which is the periodic
+      image of the first on a period of one domain length, is dropped, and :meth:`crop` puts the
+      first point back in its place.
+
+    The period is exact when ``fraction·intervals`` is an integer (e.g. 0.25 on 17, 33, 65
+    vertex points); otherwise it is rounded to the nearest point. Unlike neuraloperator's
+    ``DomainPadding``, which pads both ends by a fraction of the points and so drifts with the
+    resolution, padding is at the end only.
+
+    Args:
+        fraction: extra length as a fraction of the domain, in ``[0, 1]``.
+        kind: grid kind of every axis, or a list of one per axis.
+
+    Raises:
+        ConfigError: a fraction outside ``[0, 1]`` or an unknown kind.
     """
 
-    def __init__(self, fraction: float, kind: str = "vertex"):
+    def __init__(self, fraction: float, kind: GridKinds = "vertex"):
         super().__init__()
         if not 0.0 <= fraction <= 1.0:
             raise ConfigError(f"domain_padding must be a fraction in [0, 1], got {fraction}")
         self.fraction = float(fraction)
-        self.kind = check_grid_kind(kind)
+        self.kind = check_grid_kinds(kind)
 
-    def amount(self, n: int) -> int:
-        """Points added after an axis of ``n`` points."""
-        intervals = grid_intervals(n, self.kind)
-        return max(int(round((1.0 + self.fraction) * intervals)) - intervals, 0) if self.fraction else 0
+    def _kinds(self, n_dims: int) -> tuple[str, ...]:
+        return expand_kinds(self.kind, n_dims)
+
+    def amount(self, n: int, kind: str | None = None) -> int:
+        """Points added after an axis of ``n`` points (``-1``: the last point is dropped).
+        ``kind`` defaults to the layer's kind when that is a single one."""
+        kind = kind if kind is not None else self._kinds(1)[0] if isinstance(self.kind, str) else None
+        if kind is None:
+            raise ConfigError("DomainPadding.amount needs the axis kind when the layer has one per axis")
+        span = intervals(n, kind)
+        return int(round((1.0 + self.fraction) * span)) - n
+
+    def amounts(self, grid: Sequence[int]) -> tuple[int, ...]:
+        return tuple(self.amount(n, k) for n, k in zip(grid, self._kinds(len(grid))))
 
     def padded_shape(self, grid: Sequence[int]) -> tuple[int, ...]:
-        return tuple(n + self.amount(n) for n in grid)
+        """The grid the spectral layers run on for the physical grid ``grid``."""
+        return tuple(n + p for n, p in zip(grid, self.amounts(grid)))
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, *grid) -> (B, C, *padded_shape(grid))``."""
+        amounts = self.amounts(x.shape[2:])
+        if any(p < 0 for p in amounts):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, n + min(p, 0)) for n, p in zip(x.shape[2:], amounts))]
         pads: list[int] = []
-        for n in reversed(x.shape[2:]):
-            pads += [0, self.amount(n)]
+        for p in reversed(amounts):
+            pads += [0, max(p, 0)]
         return F.pad(x, pads) if any(pads) else x
 
     def crop(self, x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
-        """Keep the first ``grid`` points of each axis (the unpadded domain)."""
-        index = (slice(None), slice(None)) + tuple(slice(0, n) for n in grid)
-        return x[index]
+        """``(B, C, *padded_shape(grid)) -> (B, C, *grid)``: the domain's points (for a dropped
+        end point, the periodic image of the first)."""
+        amounts = self.amounts(grid)
+        x = x[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
+        wrap: list[int] = []
+        for p in reversed(amounts):
+            wrap += [0, 1 if p < 0 else 0]
+        return F.pad(x, wrap, mode="circular") if any(wrap) else x
 
 
-_INTERP_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+def _source_positions(n_in: int, n_out: int, kind: str, dtype, device) -> torch.Tensor:
+    """Where output point ``i`` of an axis sits, in input index units (float)."""
+    i = torch.arange(n_out, dtype=torch.float64)
+    if kind == "periodic":
+        return (i * n_in / n_out).to(dtype=dtype, device=device)
+    if kind == "cell":
+        pos = (i + 0.5) * n_in / n_out - 0.5
+    elif kind in COLATITUDE_KINDS:
+        target = torch.as_tensor(unit_coordinates(n_out, kind))
+        source = torch.as_tensor(unit_coordinates(n_in, kind))
+        j = torch.searchsorted(source, target).clamp(1, n_in - 1) if n_in > 1 else torch.zeros(n_out, dtype=torch.long)
+        if n_in == 1:
+            pos = torch.zeros(n_out, dtype=torch.float64)
+        else:
+            pos = (j - 1) + (target - source[j - 1]) / (source[j] - source[j - 1])
+    else:
+        pos = i * (n_in - 1) / max(n_out - 1, 1)
+    return pos.clamp(0, n_in - 1).to(dtype=dtype, device=device)
 
 
-def interpolate(x: torch.Tensor, shape: Sequence[int], kind: str = "vertex") -> torch.Tensor:
-    """Multilinear interpolation of ``(B, C, *grid)`` onto ``(B, C, *shape)``.
+def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex") -> torch.Tensor:
+    """Linear interpolation, axis by axis, of ``x: (B, C, *grid)`` onto ``(B, C, *shape)``
+    between grids of the same kind(s) on the same domain.
 
-    Vertex grids align their end points (``align_corners=True``); periodic grids align cell
-    starts and are treated as cell-centred by torch, which is exact for constant fields and
-    second-order accurate otherwise.
+    Each output point is placed at its position in the domain (:mod:`neuralops.grid`) and
+    interpolated between its two neighbours: vertex grids keep their end points, cell grids
+    hold the end values over the outer half cells, periodic axes wrap around, colatitudes use
+    their (possibly uneven) nodes. Second-order accurate (error ``O(h²)`` for smooth fields);
+    exact for fields linear along each axis (periodic: for constants).
     """
     shape = tuple(int(s) for s in shape)
-    if tuple(x.shape[2:]) == shape:
+    grid = tuple(x.shape[2:])
+    if grid == shape:
         return x
-    mode = _INTERP_MODES.get(x.ndim - 2)
-    if mode is None:
-        raise ConfigError(f"interpolation supports 1-D to 3-D grids, got a {x.ndim - 2}-D grid")
-    return F.interpolate(x, size=shape, mode=mode, align_corners=(check_grid_kind(kind) == "vertex"))
+    if len(shape) != len(grid):
+        raise ConfigError(f"cannot interpolate a {len(grid)}-D grid {grid} onto a {len(shape)}-D grid {shape}")
+    for axis, (n_in, n_out, k) in enumerate(zip(grid, shape, expand_kinds(kind, len(grid)))):
+        if n_in == n_out:
+            continue
+        dim = axis + 2
+        pos = _source_positions(n_in, n_out, k, x.dtype, x.device)
+        lower = pos.floor()
+        frac = (pos - lower).view((-1,) + (1,) * (x.ndim - dim - 1))
+        lo = lower.long()
+        hi = (lo + 1) % n_in if k == "periodic" else (lo + 1).clamp(max=n_in - 1)
+        lo = lo % n_in
+        x = torch.lerp(x.index_select(dim, lo), x.index_select(dim, hi), frac)
+    return x

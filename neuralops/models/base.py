@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
+from neuralops.grid import Grid
 
 _REGISTRY: dict[str, type["NeuralOperator"]] = {}
 
@@ -85,6 +86,19 @@ class NeuralOperator(nn.Module):
     def config(self) -> dict[str, Any]:
         """The plain config this model was built from, defaults included (a copy)."""
         return to_plain(self._config)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """The options this family takes from the training data's grid.
+
+        ``options`` is the user's config (without ``name``); the return value holds only the
+        options to *set*: those the user left unset (``None`` or absent) that the data decides,
+        such as the grid kinds, domain padding, ``n_modes`` given as one number for every axis,
+        or the grids a model samples its input on. ``train.py`` applies them before building the
+        model, so they are saved in ``config.json``. Raises :class:`ConfigError` when a user
+        value contradicts the data. Default: nothing.
+        """
+        return {}
 
     def fit_to_data(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Fit data-dependent buffers from training batches ``(x, y)`` in the model's own

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import h5py
@@ -34,6 +35,7 @@ import yaml
 from neuralops.data.schema import attr_value, format_error, open_h5
 from neuralops.data.sources import PairSource, TrajectorySource
 from neuralops.data.views import ResolutionView
+from neuralops.grid import Grid
 
 CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
 """Stacking order of the compressible-NS fields (PDEBench's channel order)."""
@@ -124,6 +126,13 @@ class PDEBenchFile:
     coords: dict[str, np.ndarray] = field(repr=False)
     times: np.ndarray = field(repr=False)
     attrs: dict[str, Any] = field(repr=False)
+
+    @cached_property
+    def grid(self) -> Grid:
+        """The stored grid: periodic axes for the periodic families, else cell or vertex points
+        as the coordinates show (:meth:`Grid.infer`)."""
+        periodic = self.attrs["boundary"] == "periodic"
+        return Grid.infer(self.coords, [periodic] * len(self.axes), self.attrs["boundary"], where=f"{self.path}: coordinates")
 
     def open(self, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None) -> PairSource | TrajectorySource:
         """The lazy reader of the samples at positions ``sample_ids``."""
@@ -222,7 +231,7 @@ class _PDEBenchReader:
 
     def __init__(self, info: PDEBenchFile, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None):
         self._init_handle(info.path, rdcc_nbytes)
-        self._describe(info.attrs["name"], info.axes, info.stored_shape, info.coords, info.attrs, sample_ids, view)
+        self._describe(info.attrs["name"], info.grid, info.coords, info.attrs, sample_ids, view)
         self._info = info
 
 

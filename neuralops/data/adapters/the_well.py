@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import h5py
@@ -33,6 +34,7 @@ import numpy as np
 from neuralops.data.schema import attr_value, format_error, open_h5
 from neuralops.data.sources import TrajectorySource
 from neuralops.data.views import ResolutionView
+from neuralops.grid import Grid
 
 FIELD_ORDERS = (0, 1, 2)
 
@@ -91,9 +93,28 @@ class WellFile:
     times: np.ndarray = field(repr=False)
     attrs: dict[str, Any] = field(repr=False)
 
+    @cached_property
+    def grid(self) -> Grid:
+        """The stored grid: an axis is periodic when a boundary condition of ``bc_type``
+        periodic names it; ``grid_type: spherical`` is a sphere; cell or vertex points as the
+        coordinates show (:meth:`Grid.infer`)."""
+        conditions = self.attrs["boundary_conditions"].values()
+        periodic = [
+            any(str(c.get("bc_type", "")).lower() == "periodic" and axis in _as_list(c.get("associated_dims")) for c in conditions)
+            for axis in self.axes
+        ]
+        sphere = str(self.attrs.get("grid_type", "")).lower() == "spherical"
+        return Grid.infer(self.coords, periodic, self.attrs["boundary"], sphere, where=f"{self.path}: key '/dimensions'")
+
     def open(self, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None) -> "WellSource":
         """The lazy reader of the trajectories at positions ``sample_ids``."""
         return WellSource(self, sample_ids, view, rdcc_nbytes)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _flag(path: str, node: h5py.Dataset, name: str) -> bool:
@@ -220,7 +241,7 @@ class WellSource(TrajectorySource):
 
     def __init__(self, info: WellFile, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None):
         self._init_handle(info.path, rdcc_nbytes)
-        self._describe(info.attrs["name"], info.axes, info.stored_shape, info.coords, info.attrs, sample_ids, view)
+        self._describe(info.attrs["name"], info.grid, info.coords, info.attrs, sample_ids, view)
         self._info = info
         self.channels = [c for f in info.state_fields for c in f.channels]
         self.static_channels = [c for f in info.static_fields for c in f.channels]
