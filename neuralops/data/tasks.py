@@ -46,7 +46,7 @@ class TaskDataset(Dataset):
     Attributes:
         source: the :class:`TrajectorySource`.
         input_channels, output_channels: names of the model's input and output channels.
-        path, axes, n_dims, grid_shape, coords, attrs, sample_ids, view: the source's.
+        path, axes, n_dims, grid_shape, grid, coords, attrs, sample_ids, view: the source's.
     """
 
     input_channels: list[str]
@@ -59,6 +59,7 @@ class TaskDataset(Dataset):
     axes = property(lambda self: self.source.axes)
     n_dims = property(lambda self: self.source.n_dims)
     grid_shape = property(lambda self: self.source.grid_shape)
+    grid = property(lambda self: self.source.grid)
     coords = property(lambda self: self.source.coords)
     attrs = property(lambda self: self.source.attrs)
     sample_ids = property(lambda self: self.source.sample_ids)

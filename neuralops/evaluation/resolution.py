@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader
 
 from neuralops.data.factory import DataConfig, available_resolutions, open_rollout, open_split
 from neuralops.data.views import ResolutionView
+from neuralops.evaluation.metrics import MetricAccumulator, batch_grid
 from neuralops.evaluation.rollout import evaluate_rollout
-from neuralops.training.metrics import MetricAccumulator
+from neuralops.grid import Grid
 
 
 def grid_label(shape: Sequence[int]) -> str:
@@ -28,25 +29,56 @@ def grid_label(shape: Sequence[int]) -> str:
 
 
 @torch.no_grad()
-def evaluate_loader(
+def accumulate_loader(
     operator: nn.Module,
     loader: DataLoader,
     metrics: Sequence[str],
+    grid: Grid | None = None,
     device: torch.device | str = "cpu",
     autocast: Callable[[], AbstractContextManager] = nullcontext,
-) -> dict[str, float]:
-    """Mean of each metric over every sample of ``loader`` (samples weighted equally).
+) -> MetricAccumulator:
+    """Score every sample of ``loader``: the :class:`MetricAccumulator` of ``metrics``.
 
-    ``operator`` maps physical inputs ``(B, C_in, *grid)`` to physical outputs.
+    ``operator`` maps physical inputs ``(B, C_in, *grid)`` to physical outputs. ``grid`` is
+    the domain of the samples; each batch is scored on ``grid.resized(batch shape)`` (see
+    :func:`~neuralops.evaluation.metrics.batch_grid`; ``None``: a uniform vertex grid on the
+    unit domain).
     """
     operator.eval()
-    accumulator = MetricAccumulator(list(metrics))
+    accumulator = MetricAccumulator(metrics)
     for batch in loader:
         x, y = batch["x"].to(device), batch["y"].to(device)
         with autocast():
             pred = operator(x)
-        accumulator.update(pred.float(), y)
-    return accumulator.means()
+        accumulator.update(pred.float(), y, batch_grid(grid, y.shape[2:]))
+    return accumulator
+
+
+def evaluate_loader(
+    operator: nn.Module,
+    loader: DataLoader,
+    metrics: Sequence[str],
+    grid: Grid | None = None,
+    device: torch.device | str = "cpu",
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> dict[str, float]:
+    """Mean of each metric over every sample of ``loader`` (samples weighted equally), scored
+    on ``grid`` as in :func:`accumulate_loader`.
+
+    Raises:
+        ConfigError: an unknown metric, or the loader is empty.
+    """
+    return accumulate_loader(operator, loader, metrics, grid, device, autocast).means()
+
+
+def channel_names(dataset: Any, count: int) -> list[str]:
+    """Names of the ``count`` output channels of ``dataset``: its ``output_channels``, else its
+    ``channels``, when one of them has ``count`` names; else ``c0, c1, …``."""
+    for attr in ("output_channels", "channels"):
+        names = list(getattr(dataset, attr, None) or [])
+        if len(names) == count:
+            return names
+    return [f"c{i}" for i in range(count)]
 
 
 def evaluate_views(
@@ -60,23 +92,30 @@ def evaluate_views(
     autocast: Callable[[], AbstractContextManager] = nullcontext,
 ) -> list[dict[str, Any]]:
     """One row per view: ``{"resolution": "32x32", "method": "stride", "stride": 2, "samples": n,
-    <metric>: mean, ...}``.
+    <metric>: mean, ...}``, plus for multi-channel data ``"per_channel": {<metric>: {<channel>:
+    mean}}``. Every metric is computed on the dataset's grid (``dataset.grid``).
 
     ``views=None`` evaluates :func:`~neuralops.data.factory.available_resolutions`. With
     ``data.task == "rollout"`` each row also holds ``"steps"`` and ``"<metric>_per_step"`` (the
-    metric's mean is then the mean over predicted steps) and ``samples`` counts trajectories;
-    for windows it counts windows.
+    metric's mean, and each per-channel value, is then the mean over predicted steps) and
+    ``samples`` counts trajectories; for windows it counts windows. Rollout channels are the
+    trajectory's state channels.
     """
     rows = []
     for view in views if views is not None else available_resolutions(data, split):
         if data.task == "rollout":
             dataset = open_rollout(data, split, view)
             loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-            means = evaluate_rollout(operator, loader, metrics, dataset.steps_in, dataset.steps_out, device, autocast)
+            names = list(dataset.source.channels)
+            means = evaluate_rollout(operator, loader, metrics, dataset.steps_in, dataset.steps_out, dataset.grid, device,
+                                     autocast, names if len(names) > 1 else None)
         else:
             dataset = open_split(data, split, view)
             loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-            means = evaluate_loader(operator, loader, metrics, device, autocast)
+            accumulator = accumulate_loader(operator, loader, metrics, dataset.grid, device, autocast)
+            means = accumulator.means()
+            if accumulator.channels > 1:
+                means["per_channel"] = accumulator.channel_means(channel_names(dataset, accumulator.channels))
         rows.append({"resolution": grid_label(dataset.grid_shape), "method": view.method, "stride": view.stride,
                      "samples": len(dataset), **means})
         dataset.close()

@@ -19,7 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from neuralops.errors import ConfigError
-from neuralops.training.metrics import MetricAccumulator
+from neuralops.evaluation.metrics import MetricAccumulator, batch_grid
+from neuralops.grid import Grid
 
 
 @torch.no_grad()
@@ -67,13 +68,24 @@ def evaluate_rollout(
     metrics: Sequence[str],
     steps_in: int,
     steps_out: int,
+    grid: Grid | None = None,
     device: torch.device | str = "cpu",
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    channel_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Per-step metrics of rollouts over a loader of :class:`~neuralops.data.tasks.RolloutTask`
     items (``{"x": (B, k*C+S, *grid), "y": (B, R, C, *grid), "static": (B, S, *grid)}``).
 
-    Returns ``{"steps": R, <metric>: mean over steps, "<metric>_per_step": [R values]}``.
+    Every state is scored on ``grid`` (the trajectories' domain, resized to the batch as in
+    :func:`~neuralops.evaluation.metrics.batch_grid`; ``None``: a uniform vertex grid on the unit
+    domain).
+
+    Returns ``{"steps": R, <metric>: mean over steps, "<metric>_per_step": [R values]}``, and
+    with ``channel_names`` (one per state channel) also ``"per_channel": {<metric>: {<channel>:
+    mean over steps}}``.
+
+    Raises:
+        ConfigError: an unknown metric, or the loader is empty.
     """
     operator.eval()
     per_step: list[MetricAccumulator] = []
@@ -82,10 +94,11 @@ def evaluate_rollout(
         n_steps, channels = target.shape[1], target.shape[2]
         initial = batch["x"].to(device)[:, : steps_in * channels].reshape(target.shape[0], steps_in, channels, *target.shape[3:])
         pred = rollout(operator, initial, static, n_steps, steps_in, steps_out, autocast)
+        state_grid = batch_grid(grid, target.shape[3:])
         if not per_step:
-            per_step = [MetricAccumulator(list(metrics)) for _ in range(n_steps)]
+            per_step = [MetricAccumulator(metrics) for _ in range(n_steps)]
         for step, accumulator in enumerate(per_step):
-            accumulator.update(pred[:, step], target[:, step])
+            accumulator.update(pred[:, step], target[:, step], state_grid)
     if not per_step:
         raise ConfigError("no trajectories were evaluated (the evaluation split is empty)")
     means = [accumulator.means() for accumulator in per_step]
@@ -94,4 +107,9 @@ def evaluate_rollout(
         values = [m[name] for m in means]
         result[name] = sum(values) / len(values)
         result[f"{name}_per_step"] = values
+    if channel_names is not None:
+        channel_means = [accumulator.channel_means(channel_names) for accumulator in per_step]
+        result["per_channel"] = {
+            name: {c: sum(m[name][c] for m in channel_means) / len(channel_means) for c in channel_names} for name in metrics
+        }
     return result

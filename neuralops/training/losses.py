@@ -1,7 +1,8 @@
-"""Training losses: a batch mean of per-sample errors from :mod:`neuralops.training.metrics`.
+"""Training losses: a batch mean of per-sample errors from :mod:`neuralops.evaluation.metrics`.
 
 Unlike neuraloperator's losses, the reduction is a mean over samples (not a sum over batch and
-channels), so the loss value does not change with batch size or channel count.
+channels), so the loss value does not change with batch size or channel count. Every loss is
+computed on the batch's :class:`~neuralops.grid.Grid` (quadrature weights, physical spacings).
 """
 
 from __future__ import annotations
@@ -9,25 +10,33 @@ from __future__ import annotations
 import torch
 
 from neuralops.errors import ConfigError
-from neuralops.training.metrics import relative_h1, relative_l2
+from neuralops.evaluation.metrics import metric
+from neuralops.grid import Grid
+
+LOSSES = ("mse", "rel_h1", "rel_l2")
+"""Metric names that can be trained on (each is also the validation metric of its run)."""
 
 
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.mean((pred - target).reshape(pred.shape[0], -1) ** 2, dim=1)
-
-
-LOSSES = {"rel_l2": relative_l2, "rel_h1": relative_h1, "mse": mse}
+def check_loss(name: str, option: str = "trainer.loss") -> str:
+    """Return ``name`` if it is one of :data:`LOSSES`; :class:`ConfigError` naming ``option`` otherwise."""
+    if name not in LOSSES:
+        raise ConfigError(f"{option}: unknown loss {name!r}; available: {', '.join(LOSSES)}")
+    return name
 
 
 class Loss(torch.nn.Module):
-    """``loss(pred, target)`` = mean over the batch of the per-sample error named ``name``."""
+    """``loss(pred, target, grid)`` = mean over the batch of the per-sample metric ``name``.
+
+    ``pred, target: (B, C, *grid.shape)``; returns a scalar.
+
+    Raises:
+        ConfigError: ``name`` is not one of :data:`LOSSES`.
+    """
 
     def __init__(self, name: str = "rel_l2"):
         super().__init__()
-        if name not in LOSSES:
-            raise ConfigError(f"unknown loss {name!r}; available: {', '.join(sorted(LOSSES))}")
-        self.name = name
-        self.per_sample = LOSSES[name]
+        self.name = check_loss(name)
+        self.per_sample = metric(name)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.per_sample(pred, target).mean()
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, grid: Grid) -> torch.Tensor:
+        return self.per_sample(pred, target, grid).mean()

@@ -19,10 +19,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from neuralops.errors import ConfigError
+from neuralops.evaluation.metrics import batch_grid, check_metrics
 from neuralops.evaluation.resolution import evaluate_loader
+from neuralops.grid import Grid
 from neuralops.pretrained import PretrainedOperator
 from neuralops.training.checkpoint import load_checkpoint, save_checkpoint
-from neuralops.training.losses import Loss
+from neuralops.training.losses import Loss, check_loss
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SELECTIONS = ("best_val", "last")
@@ -54,6 +56,8 @@ class TrainerConfig:
             raise ConfigError(f"trainer.precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.select not in SELECTIONS:
             raise ConfigError(f"trainer.select must be one of {SELECTIONS}, got {self.select!r}")
+        check_loss(self.loss)
+        self.metrics = check_metrics(self.metrics, option="trainer.metrics")
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> "TrainerConfig":
@@ -78,6 +82,15 @@ class Trainer:
 
     The loss and all metrics are computed on physical (decoded) outputs, so the numbers mean
     the same thing in training logs, in ``metrics.json`` and for a user of the saved model.
+
+    ``grid`` is the training data's :class:`~neuralops.grid.Grid` (its domain, kinds and
+    quadrature); each batch is scored on ``grid.resized(batch shape)``, so batches may come from
+    several resolutions of one domain. ``None`` scores each batch on a uniform vertex grid on the
+    unit domain.
+
+    Raises:
+        ConfigError: an unknown loss, or a metric undefined on ``grid`` (``brmse`` on a grid
+            without boundary).
     """
 
     def __init__(
@@ -89,6 +102,7 @@ class Trainer:
         config: TrainerConfig,
         run_dir: Path,
         device: torch.device,
+        grid: Grid | None = None,
     ):
         self.operator = operator.to(device)
         self.optimizer = optimizer
@@ -97,6 +111,8 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = device
+        self.grid = grid
+        check_metrics(config.metrics, grid, "trainer.metrics")
         self.loss = Loss(config.loss)
         dtype = PRECISIONS[config.precision]
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
@@ -118,7 +134,7 @@ class Trainer:
             x, y = self._to_device(batch)
             with self.autocast():
                 pred = self.operator(x)
-            loss = self.loss(pred.float(), y)
+            loss = self.loss(pred.float(), y, batch_grid(self.grid, y.shape[2:]))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {self.epoch + 1}, batch {i}; "
@@ -142,7 +158,7 @@ class Trainer:
 
     def evaluate(self, loader: DataLoader, metrics: list[str] | None = None) -> dict[str, float]:
         """Mean of every metric over the loader's samples (each sample weighted equally)."""
-        return evaluate_loader(self.operator, loader, metrics or self.config.metrics, self.device, self.autocast)
+        return evaluate_loader(self.operator, loader, metrics or self.config.metrics, self.grid, self.device, self.autocast)
 
     def _state(self) -> dict[str, Any]:
         return {
