@@ -1,4 +1,5 @@
-"""DeepONet, POD-DeepONet and MIONet: grids and query points, strategies, learning, the POD basis."""
+"""DeepONet, POD-DeepONet and MIONet: grids and query points, strategies, learning, the POD basis,
+grid kinds (the trunk's coordinates, POD interpolation) and the options filled from the data."""
 
 import math
 
@@ -8,8 +9,9 @@ import torch
 from model_contract import assert_gradients_reach_every_parameter, assert_round_trip_reproduces, relative_l2, train
 
 from neuralops.errors import ConfigError, InputShapeError
-from neuralops.layers.resample import grid_points
-from neuralops.models import build
+from neuralops.grid import Grid
+from neuralops.layers.resample import grid_points, resample
+from neuralops.models import build, model_class
 from neuralops.models.deeponet import STRATEGIES
 
 SMALL = dict(sensor_grid=[8, 8], branch_hidden=[16], trunk_hidden=[16], n_basis=6)
@@ -29,6 +31,8 @@ FAMILIES = [("deeponet", {"strategy": s}) for s in STRATEGIES] + [
     ("deeponet", {"branch": "cnn", "branch_hidden": [4, 8]}),
     ("mionet", {}),
     ("mionet", {"input_groups": [2], "strategy": "independent"}),
+    ("deeponet", {"grid": "cell"}),
+    ("pod_deeponet", {"grid": ["cell", "periodic"]}),
     ("pod_deeponet", {}),
 ]
 
@@ -42,7 +46,7 @@ def test_output_on_any_grid_and_at_query_points(name, overrides):
     on_grid = model(x, output_shape=(7, 5))
     assert on_grid.shape == (2, 3, 7, 5)
     # query points and output grids are one function: evaluating at the grid's points agrees
-    queried = model.query(x, grid_points((7, 5)))
+    queried = model.query(x, grid_points((7, 5), model.kinds))
     assert torch.allclose(queried, on_grid.flatten(2), atol=1e-5)
 
 
@@ -150,10 +154,94 @@ def test_bad_input_gives_one_clear_error():
     with pytest.raises(InputShapeError, match=r"\[0, 1\]"):
         model.query(torch.randn(1, 2, 8, 8), torch.rand(5, 2) + 1.0)
     with pytest.raises(ConfigError, match="strategy='split_everything'"):
-        build("deeponet", in_channels=1, out_channels=2, strategy="split_everything")
+        build("deeponet", in_channels=1, out_channels=2, sensor_grid=[8, 8], strategy="split_everything")
     with pytest.raises(ConfigError, match="branch='transformer'"):
-        build("deeponet", in_channels=1, out_channels=1, branch="transformer")
+        build("deeponet", in_channels=1, out_channels=1, sensor_grid=[8, 8], branch="transformer")
     with pytest.raises(ConfigError, match="input_groups"):
-        build("mionet", in_channels=3, out_channels=1, input_groups=[1, 1])
+        build("mionet", in_channels=3, out_channels=1, sensor_grid=[8, 8], input_groups=[1, 1])
+    with pytest.raises(ConfigError, match="^sensor_grid is not set"):
+        build("deeponet", in_channels=1, out_channels=1)
+    with pytest.raises(ConfigError, match="^pod_grid is not set"):
+        build("pod_deeponet", in_channels=1, out_channels=1, sensor_grid=[8, 8])
+    with pytest.raises(ConfigError, match="^grid is not set"):
+        build("mionet", in_channels=1, out_channels=1, sensor_grid=[8, 8], grid=None)
+    with pytest.raises(ConfigError, match=r"grid=\['cell'\] gives 1 kinds for 2 axes"):
+        build("deeponet", in_channels=1, out_channels=1, sensor_grid=[8, 8], grid=["cell"])
     with pytest.raises(InputShapeError, match="fit_pod expects outputs of shape"):
         small_model("pod_deeponet").fit_pod(torch.randn(20, 3, 8, 8))
+
+
+def test_options_from_grid_fill_unset_options_from_the_data_and_keep_user_values():
+    grid = Grid.uniform((32, 32), "cell")
+    filled = {"grid": ["cell", "cell"], "sensor_grid": [32, 32]}
+    assert model_class("deeponet").options_from_grid({}, grid) == filled
+    assert model_class("mionet").options_from_grid({"sensor_grid": None, "grid": None}, grid) == filled
+    assert model_class("pod_deeponet").options_from_grid({"n_basis": 8}, grid) == {**filled, "pod_grid": [32, 32]}
+    user = {"sensor_grid": [8, 8], "pod_grid": [16, 16], "grid": "cell"}
+    assert model_class("pod_deeponet").options_from_grid(user, grid) == {}
+    assert model_class("deeponet").options_from_grid({"grid": ["cell", "cell"]}, grid) == {"sensor_grid": [32, 32]}
+    with pytest.raises(ConfigError, match=r"grid='vertex' contradicts the training data's grid kinds \['cell', 'cell'\]"):
+        model_class("deeponet").options_from_grid({"grid": "vertex"}, grid)
+    # what is filled builds the model, and lands in its config
+    options = {"in_channels": 1, "out_channels": 1, "n_basis": 4, "branch_hidden": [8],
+               "sensor_grid": None, "pod_grid": None, "grid": None}
+    model = build("pod_deeponet", **{**options, **model_class("pod_deeponet").options_from_grid(options, grid)})
+    assert model.config["grid"] == ["cell", "cell"] and model.pod_grid == (32, 32) and model.sensor_grid == (32, 32)
+
+
+def centres(n, kind):
+    """Independent reference of an axis' unit coordinates (neuralops.grid's table)."""
+    j = np.arange(n, dtype=np.float64)
+    return {"vertex": j / (n - 1), "cell": (j + 0.5) / n, "periodic": j / n}[kind]
+
+
+@pytest.mark.parametrize("kinds", [("vertex", "vertex"), ("cell", "cell"), ("periodic", "periodic"), ("cell", "periodic")])
+def test_the_trunk_sees_the_unit_coordinates_of_the_grid_kind(kinds):
+    """On a cell grid of n points the trunk is evaluated at the cell centres (j + 1/2)/n, on a
+    vertex grid at j/(n - 1), on a periodic one at j/n."""
+    model = small_model("deeponet", grid=list(kinds))
+    seen = []
+    model.trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().numpy()))
+    with torch.no_grad():
+        model(torch.randn(1, 2, 6, 4), output_shape=(5, 3))
+        model(torch.randn(1, 2, 6, 4))
+    for points, shape in zip(seen, ((5, 3), (6, 4))):
+        expected = np.stack(np.meshgrid(*(centres(n, k) for n, k in zip(shape, kinds)), indexing="ij"), -1).reshape(-1, 2)
+        np.testing.assert_allclose(points, expected, atol=1e-7)
+
+
+def test_pod_basis_fitted_on_a_cell_grid_is_interpolated_between_cell_centres():
+    """POD basis and mean fitted on 32² cell centres, evaluated on the 128² cell grid: equal
+    (1e-12, float64) to separable linear interpolation between the coarse cell centres, held
+    constant over the outer half cells (np.interp, an independent reference); the vertex
+    convention would place the samples elsewhere and differ by more than 1e-2."""
+    n, fine, generator = 32, 128, torch.Generator().manual_seed(0)
+    c = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    x, y = torch.meshgrid(c, c, indexing="ij")
+    shapes = torch.stack([torch.exp(x), torch.sin(3 * x + y), x * torch.cos(2 * y), x * y, torch.exp(-y) * torch.sin(5 * x)])
+    outputs = torch.einsum("sk,kxy->sxy", torch.randn(40, 5, generator=generator, dtype=torch.float64), shapes)[:, None]
+    torch.manual_seed(0)
+    model = build("pod_deeponet", in_channels=1, out_channels=1, pod_grid=[n, n], sensor_grid=[8, 8], n_basis=4,
+                  branch_hidden=[8], grid="cell").double()
+    model.fit_to_data([(torch.zeros(40, 1, n, n, dtype=torch.float64), outputs + 1.0)])
+
+    targets = (np.arange(fine) + 0.5) / fine
+
+    def reference(values):  # (..., n, n) -> (..., fine, fine)
+        along_x = np.apply_along_axis(lambda v: np.interp(targets, c.numpy(), v), -2, values)
+        return np.apply_along_axis(lambda v: np.interp(targets, c.numpy(), v), -1, along_x)
+
+    basis, mean = reference(model.pod_basis.numpy()), reference(model.pod_mean.numpy())  # (1, 4, F, F), (1, F, F)
+    on_grid = model.basis_on_grid((fine, fine)).permute(1, 2, 0).reshape(1, 4, fine, fine)
+    np.testing.assert_allclose(on_grid.numpy(), basis, atol=1e-12)
+    np.testing.assert_allclose(model.offset_on_grid((fine, fine)).reshape(1, fine, fine).numpy(), mean, atol=1e-12)
+    inputs = torch.randn(3, 1, n, n, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        coefficients = model.coefficients(inputs).numpy()  # (3, 1, 4)
+        prediction = model(inputs, output_shape=(fine, fine)).numpy()
+        queried = model.query(inputs, grid_points((fine, fine), "cell", dtype=torch.float64)).numpy()
+    expected = mean[None] + np.einsum("bkp,kpxy->bkxy", coefficients, basis)
+    np.testing.assert_allclose(prediction, expected, atol=1e-10)
+    np.testing.assert_allclose(queried, expected.reshape(3, 1, -1), atol=1e-10)
+    vertex = resample(model.pod_basis, (fine, fine), "bilinear", "vertex").numpy()
+    assert np.abs(vertex - basis).max() > 1e-2

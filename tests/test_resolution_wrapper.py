@@ -12,8 +12,9 @@ import torch
 from model_contract import assert_gradients_reach_every_parameter, assert_round_trip_reproduces, relative_l2, train
 
 from neuralops.errors import ConfigError
+from neuralops.grid import Grid
 from neuralops.layers.resample import grid_points, resample, sample_at_points
-from neuralops.models import build
+from neuralops.models import build, model_class
 
 TINY_LSM = dict(name="lsm", in_channels=1, out_channels=1, width=8, n_levels=3, n_patches=2, n_heads=2,
                 norm_groups=2, projection_channels=16)
@@ -107,3 +108,41 @@ def test_wrapper_bad_config_gives_one_clear_error():
         build("resampled", model=TINY_LSM, native_grid=[12, 12], in_channels=2)
     with pytest.raises(ConfigError, match="unknown option"):
         build("resampled", model={**TINY_LSM, "widht": 8}, native_grid=[12, 12])
+    with pytest.raises(ConfigError, match="^native_grid is not set"):
+        build("resampled", model=TINY_LSM)
+    with pytest.raises(ConfigError, match="grid='hexagonal'"):
+        build("resampled", model=TINY_LSM, native_grid=[12, 12], grid="hexagonal")
+
+
+def test_options_from_grid_fill_the_wrapper_and_the_inner_model_from_the_data():
+    """Unset native_grid and grid come from the data; the inner model's own options_from_grid
+    sees the data grid resized to the native grid (same kinds)."""
+    grid = Grid.uniform((32, 32), "cell")
+    inner = {"name": "deeponet", "n_basis": 4, "sensor_grid": None}
+    filled = model_class("resampled").options_from_grid({"model": inner, "native_grid": None}, grid)
+    assert filled == {"grid": ["cell", "cell"], "native_grid": [32, 32],
+                      "model": {**inner, "sensor_grid": [32, 32], "grid": ["cell", "cell"]}}
+    filled = model_class("resampled").options_from_grid({"model": inner, "native_grid": [16, 16], "grid": "cell"}, grid)
+    assert filled == {"model": {**inner, "sensor_grid": [16, 16], "grid": ["cell", "cell"]}}
+    complete = {"name": "deeponet", "sensor_grid": [8, 8], "grid": "cell"}
+    assert model_class("resampled").options_from_grid({"model": complete, "native_grid": [16, 16], "grid": "cell"}, grid) == {}
+    with pytest.raises(ConfigError, match="contradicts"):
+        model_class("resampled").options_from_grid({"model": complete, "grid": "periodic"}, grid)
+    with pytest.raises(ConfigError, match="'name'"):
+        model_class("resampled").options_from_grid({"model": {"width": 8}}, grid)
+    options = {"model": {**inner, "branch_hidden": [8], "trunk_hidden": [8]}, "in_channels": 1, "out_channels": 1}
+    model = build("resampled", **{**options, **model_class("resampled").options_from_grid(options, grid)})
+    assert model.native_grid == (32, 32) and model.model.kinds == ("cell", "cell") and model.config["grid"] == ["cell", "cell"]
+
+
+def test_wrapper_resamples_by_its_grid_kinds():
+    """With an identity inner model the wrapper is the two resamplings by its kinds, which differ
+    from the vertex ones."""
+    kinds = ["cell", "periodic"]
+    model = build("resampled", model=TINY_LSM, native_grid=[12, 10], grid=kinds)
+    model.model = torch.nn.Identity()
+    x = torch.randn(2, 1, 20, 16, generator=torch.Generator().manual_seed(0))
+    expected = resample(resample(x, (12, 10), "bilinear", kinds), (9, 30), "bilinear", kinds)
+    assert torch.equal(model(x, output_shape=(9, 30)), expected)
+    vertex = resample(resample(x, (12, 10), "bilinear"), (9, 30), "bilinear")
+    assert (vertex - expected).abs().max() > 0.1

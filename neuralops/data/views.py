@@ -9,8 +9,11 @@ grid by
   (HDF5 still decompresses whole chunks);
 * ``"fourier_filter"``: an ideal low-pass filter to the coarse grid's band (Fourier modes with
   ``|m| < n/(2s)`` kept, the coarse Nyquist mode dropped), then sampling at every ``s``-th
-  point: the anti-aliased coarsening (how the Well made ``MHD_64`` from ``MHD_256``). Only
-  meaningful for periodic data; the grid size must be divisible by ``s``.
+  point: the anti-aliased coarsening (how the Well made ``MHD_64`` from ``MHD_256``). The
+  filter is a Fourier series, so it is defined for periodic grids only: a stored grid with a
+  vertex, cell or sphere axis is refused (:class:`~neuralops.errors.ConfigError` naming
+  ``data.resolution_method`` and the axis kind; use ``"stride"`` there). The grid size must be
+  divisible by ``s``.
 
 The two give different numbers on the same model, so the method is recorded next to every
 metric (``metrics.json``: ``"method"``).
@@ -77,9 +80,14 @@ class ResolutionView:
         the cell centres of a domain shifted by ``(h - s·h)/2``, and a vertex or periodic axis that
         ``s`` does not divide ends before the domain does (a shorter vertex axis). A colatitude
         axis must keep both poles (:class:`~neuralops.errors.ConfigError` naming ``where``).
+        ``"fourier_filter"`` needs every axis periodic (the module doc).
         """
         if self.method == "file" or self.stride == 1:
             return stored
+        if self.method == "fourier_filter" and not stored.periodic:
+            axis = next(a for a in stored.axes if not a.periodic)
+            raise ConfigError(f"{where}: data.resolution_method='fourier_filter' filters periodic grids only, but axis "
+                              f"{axis.name!r} is {axis.kind!r}; use data.resolution_method=stride")
         s, axes = self.stride, []
         for axis in stored.axes:
             n = axis.size
@@ -105,9 +113,12 @@ class ResolutionView:
         return {axis: np.asarray(values)[:: self.stride].copy() for axis, values in coords.items()}
 
     def apply(self, values: np.ndarray, n_dims: int) -> np.ndarray:
-        """Post-process values read with :meth:`selection`: the Fourier filter, else unchanged.
+        """Post-process values read with :meth:`selection`: the Fourier filter
+        (:func:`band_limit`), else unchanged.
 
-        ``values``: ``(..., *grid)`` with the last ``n_dims`` axes spatial.
+        ``values``: ``(..., *grid)`` with the last ``n_dims`` axes spatial, on a periodic grid
+        (a reader derives its grid with :meth:`grid_from` first, which refuses the filter on
+        other kinds).
         """
         if self.method != "fourier_filter" or self.stride == 1:
             return values
@@ -123,7 +134,7 @@ FILE_VIEW = ResolutionView()
 
 
 def band_limit(values: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Band-limit periodic ``values (..., *grid)`` to ``shape`` and sample there (float64).
+    """Band-limit ``values (..., *grid)`` on a periodic grid to ``shape`` and sample there (float64).
 
     The ideal low-pass filter of the spectral core (:func:`neuralops.spectral.fourier_resample`):
     Fourier modes ``|m_d| < shape[d] / 2`` are kept (the coarse Nyquist mode of an even size is

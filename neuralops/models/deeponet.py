@@ -3,12 +3,21 @@
 All three evaluate ``G(u)(y) = Σ_k b_k(u) · t_k(y) + offset(y)``:
 
 * the **branch** sees the input function at ``m`` fixed sensors — the input ``(B, C_in, *grid)``
-  is first resampled onto the vertex grid ``sensor_grid`` (``resample_method``), so any input
-  grid is accepted; it is an MLP on the flattened sensor values or a small strided CNN;
+  is first resampled onto the grid ``sensor_grid`` of the same kind (``resample_method``), so
+  any input size is accepted; it is an MLP on the flattened sensor values or a small strided CNN;
 * the **trunk** gives the basis ``t_k(y)`` at output coordinates ``y ∈ [0, 1]^d`` — a trunk MLP
   (``deeponet``, ``mionet``) or a POD basis of the training outputs (``pod_deeponet``);
-* ``model(x)`` evaluates on the input's grid, ``model(x, output_shape=s)`` on the vertex grid
-  ``s``, and ``model.query(x, points)`` at arbitrary points ``(P, d)``.
+* ``model(x)`` evaluates on the input's grid, ``model(x, output_shape=s)`` on the grid ``s``,
+  and ``model.query(x, points)`` at arbitrary points ``(P, d)``.
+
+Grids: the option ``grid`` gives the kind of every axis (:mod:`neuralops.grid`; one kind or one
+per axis), which is where the samples of the input, the sensors and the outputs sit. ``y`` are
+*unit coordinates* of the domain, the same at every resolution: on an axis of ``n`` points the
+trunk sees ``j/(n-1)`` (vertex, both ends), ``(j + 1/2)/n`` (cell centres), ``j/n`` (periodic,
+the right end is the left one) or ``θ_j/π`` (sphere colatitudes; the longitude is periodic), as
+:func:`neuralops.layers.resample.grid_points` lists them. ``sensor_grid``, ``pod_grid`` and
+``grid`` are filled from the training data by :meth:`BranchTrunkOperator.options_from_grid`
+when left unset (``train.py``); a model built directly needs ``sensor_grid`` (and ``pod_grid``).
 
 Several output channels follow Lu et al. 2022 (CMAME) §3.1.6 (``strategy``), with ``K``
 output channels and ``p = n_basis``:
@@ -25,16 +34,26 @@ its own branch and merges the branch outputs by elementwise product.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
+from neuralops.grid import Grid, expand_kinds
 from neuralops.layers.config_checks import check_choice, check_grid_shape, check_positive
+from neuralops.layers.grid import GridKinds
 from neuralops.layers.mlp import MLP
 from neuralops.layers.pointwise import activation as activation_function
-from neuralops.layers.resample import check_resample_method, grid_points, resample, sample_at_points
+from neuralops.layers.resample import (
+    check_resample_method,
+    grid_kinds_from_data,
+    grid_points,
+    required_option,
+    resample,
+    sample_at_points,
+)
 from neuralops.models.base import NeuralOperator
 
 STRATEGIES = ("independent", "split_both", "split_branch", "split_trunk")
@@ -96,21 +115,35 @@ class BranchTrunkOperator(NeuralOperator):
     Subclasses build ``self.branches`` (one per input group, each ``(B, C_g, *sensor_grid) ->
     (B, branch_groups · n_basis)``) through :meth:`_build_branches` and implement
     :meth:`basis_at_points` / :meth:`basis_on_grid` (``(P, trunk_groups, n_basis)``) and
-    :meth:`offset_at_points` / :meth:`offset_on_grid` (``(K, P)``).
+    :meth:`offset_at_points` / :meth:`offset_on_grid` (``(K, P)``). ``self.kinds`` holds the
+    grid kind of every axis (option ``grid``).
     """
 
     min_grid_size = 2
+    #: Options holding a grid shape that :meth:`options_from_grid` fills with the training grid's.
+    shape_options: ClassVar[tuple[str, ...]] = ("sensor_grid",)
 
-    def _setup(self, in_channels: int, out_channels: int, sensor_grid: Sequence[int], n_basis: int,
-               resample_method: str) -> None:
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """Fill the unset (``None`` or absent) ``grid`` with the data's kinds (``list(grid.kinds)``)
+        and every unset entry of :attr:`shape_options` with the training grid's shape
+        (``list(grid.shape)``); user values are kept. Raises :class:`ConfigError` when a given
+        ``grid`` contradicts the data's kinds."""
+        filled = grid_kinds_from_data(options.get("grid"), grid)
+        filled.update({option: list(grid.shape) for option in cls.shape_options if options.get(option) is None})
+        return filled
+
+    def _setup(self, in_channels: int, out_channels: int, sensor_grid: Sequence[int] | None, n_basis: int,
+               resample_method: str, grid: GridKinds | None) -> None:
         check_positive(in_channels=in_channels, out_channels=out_channels, n_basis=n_basis)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.n_basis = n_basis
-        self.sensor_grid = check_grid_shape("sensor_grid", sensor_grid)
+        self.sensor_grid = check_grid_shape("sensor_grid", required_option("sensor_grid", sensor_grid))
         if len(self.sensor_grid) not in _CONVS:
             raise ConfigError(f"sensor_grid={list(sensor_grid)!r}: 1-, 2- or 3-D grids are supported")
         self.n_dims = len(self.sensor_grid)
+        self.kinds = expand_kinds(required_option("grid", grid), self.n_dims)
         self.resample_method = check_resample_method(resample_method, "resample_method")
 
     def _build_branches(self, groups: Sequence[int], branch: str, branch_hidden: Sequence[int], nets_per_branch: int,
@@ -127,7 +160,7 @@ class BranchTrunkOperator(NeuralOperator):
 
     def coefficients(self, x: torch.Tensor) -> torch.Tensor:
         """Branch coefficients ``(B, branch_groups, n_basis)`` of input ``x: (B, C_in, *grid)``, merged by product over groups."""
-        sensors = resample(x, self.sensor_grid, self.resample_method)
+        sensors = resample(x, self.sensor_grid, self.resample_method, self.kinds)
         merged = None
         for branch, part in zip(self.branches, torch.split(sensors, self.groups, dim=1)):
             out = branch(part)
@@ -139,7 +172,7 @@ class BranchTrunkOperator(NeuralOperator):
         raise NotImplementedError
 
     def basis_on_grid(self, shape: Sequence[int]) -> torch.Tensor:
-        """Trunk basis on the vertex grid ``shape`` (points row-major): ``(P, trunk_groups, n_basis)``."""
+        """Trunk basis on the grid ``shape`` of the model's kinds (points row-major): ``(P, trunk_groups, n_basis)``."""
         raise NotImplementedError
 
     def offset_at_points(self, points: torch.Tensor) -> torch.Tensor:
@@ -147,7 +180,7 @@ class BranchTrunkOperator(NeuralOperator):
         raise NotImplementedError
 
     def offset_on_grid(self, shape: Sequence[int]) -> torch.Tensor:
-        """Additive term on the vertex grid ``shape``: ``(K, P)``."""
+        """Additive term on the grid ``shape`` of the model's kinds: ``(K, P)``."""
         raise NotImplementedError
 
     def _combine(self, coefficients: torch.Tensor, basis: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
@@ -165,7 +198,9 @@ class BranchTrunkOperator(NeuralOperator):
         return values.reshape(x.shape[0], self.out_channels, *shape)
 
     def query(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """Evaluate at explicit points: ``x: (B, C_in, *grid)``, ``points: (P, d)`` in ``[0, 1]^d`` -> ``(B, C_out, P)``."""
+        """Evaluate at explicit points: ``x: (B, C_in, *grid)``, ``points: (P, d)`` unit coordinates
+        of the domain in ``[0, 1]^d`` (as :func:`~neuralops.layers.resample.grid_points` gives a
+        grid's) -> ``(B, C_out, P)``."""
         self.check_input(x)
         if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != self.n_dims:
             shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
@@ -196,7 +231,7 @@ class TrunkNetOperator(BranchTrunkOperator):
         return self.trunk(points).reshape(points.shape[0], self.trunk_groups, self.n_basis)
 
     def basis_on_grid(self, shape: Sequence[int]) -> torch.Tensor:
-        return self.basis_at_points(grid_points(shape, device=self.bias.device, dtype=self.bias.dtype))
+        return self.basis_at_points(grid_points(shape, self.kinds, device=self.bias.device, dtype=self.bias.dtype))
 
     def offset_at_points(self, points: torch.Tensor) -> torch.Tensor:
         return self.bias.expand(-1, points.shape[0])
@@ -209,7 +244,8 @@ class DeepONet(TrunkNetOperator, name="deeponet"):
     """DeepONet: ``(B, in_channels, *grid) -> (B, out_channels, *grid | *output_shape)``.
 
     Options:
-        sensor_grid: vertex grid of the branch sensors (its length is the grid dimension).
+        sensor_grid: grid of the branch sensors, points per axis (its length is the grid
+            dimension); ``None`` is filled with the training grid by ``train.py``.
         branch: ``"mlp"`` (flattened sensors) or ``"cnn"`` (strided 3×3 convolutions).
         branch_hidden: hidden widths (``mlp``) or channels of the stride-2 stages (``cnn``).
         trunk_hidden: hidden widths of the trunk MLP (its output is activated, as in DeepXDE).
@@ -217,13 +253,19 @@ class DeepONet(TrunkNetOperator, name="deeponet"):
         strategy: multi-output strategy (module docstring).
         activation: nonlinearity of both nets.
         resample_method: ``"bilinear"`` or ``"fourier"``, input grid -> sensor grid.
+        grid: kind of every axis, or one per axis (``vertex``, ``cell``, ``periodic``, sphere
+            kinds; :mod:`neuralops.grid`): where the input, sensor and output samples sit,
+            and so the unit coordinates the trunk sees (module docstring).
+
+    Raises:
+        ConfigError: naming the option, e.g. ``sensor_grid`` or ``grid`` unset (``None``).
     """
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        sensor_grid: Sequence[int] = (17, 17),
+        sensor_grid: Sequence[int] | None = None,
         branch: str = "mlp",
         branch_hidden: Sequence[int] = (128, 128),
         trunk_hidden: Sequence[int] = (128, 128),
@@ -231,9 +273,10 @@ class DeepONet(TrunkNetOperator, name="deeponet"):
         strategy: str = "split_branch",
         activation: str = "gelu",
         resample_method: str = "bilinear",
+        grid: GridKinds | None = "vertex",
     ) -> None:
         super().__init__()
-        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method)
+        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method, grid)
         self._setup_trunk(strategy, branch, branch_hidden, trunk_hidden, [in_channels], activation)
 
 
@@ -249,7 +292,7 @@ class MIONet(TrunkNetOperator, name="mionet"):
         in_channels: int,
         out_channels: int,
         input_groups: Sequence[int] | None = None,
-        sensor_grid: Sequence[int] = (17, 17),
+        sensor_grid: Sequence[int] | None = None,
         branch: str = "mlp",
         branch_hidden: Sequence[int] = (128, 128),
         trunk_hidden: Sequence[int] = (128, 128),
@@ -257,9 +300,10 @@ class MIONet(TrunkNetOperator, name="mionet"):
         strategy: str = "split_branch",
         activation: str = "gelu",
         resample_method: str = "bilinear",
+        grid: GridKinds | None = "vertex",
     ) -> None:
         super().__init__()
-        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method)
+        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method, grid)
         groups = [1] * in_channels if input_groups is None else list(input_groups)
         if any(not isinstance(g, int) or isinstance(g, bool) or g < 1 for g in groups) or sum(groups) != in_channels:
             raise ConfigError(
@@ -279,27 +323,34 @@ class PODDeepONet(BranchTrunkOperator, name="pod_deeponet"):
     orthonormal in the grid-mean inner product ``<a, b> = mean_grid(a · b)`` (a discrete
     ``L²([0,1]^d)`` product), so coefficients do not depend on the grid size. On any other
     grid or at query points the basis and mean are evaluated by multilinear (bilinear in 2-D)
-    interpolation of the stored vertex-grid values.
+    interpolation of the stored values, each sample placed at its unit coordinate on the
+    ``pod_grid`` of the model's kinds (``grid``): cell-centred bases are interpolated between
+    cell centres and held over the outer half cells, periodic ones wrap
+    (:func:`neuralops.layers.resample.resample`, ``"bilinear"``).
 
-    Options: ``pod_grid`` (vertex grid of the training outputs), ``n_basis``, and the branch
-    options of :class:`DeepONet`.
+    Options: ``pod_grid`` (grid of the POD basis, points per axis; ``None`` is filled with the
+    training grid by ``train.py``), ``n_basis``, ``grid`` and the branch options of
+    :class:`DeepONet`.
     """
+
+    shape_options = ("sensor_grid", "pod_grid")
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        pod_grid: Sequence[int] = (17, 17),
+        pod_grid: Sequence[int] | None = None,
         n_basis: int = 32,
-        sensor_grid: Sequence[int] = (17, 17),
+        sensor_grid: Sequence[int] | None = None,
         branch: str = "mlp",
         branch_hidden: Sequence[int] = (128, 128),
         activation: str = "gelu",
         resample_method: str = "bilinear",
+        grid: GridKinds | None = "vertex",
     ) -> None:
         super().__init__()
-        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method)
-        self.pod_grid = check_grid_shape("pod_grid", pod_grid)
+        self._setup(in_channels, out_channels, sensor_grid, n_basis, resample_method, grid)
+        self.pod_grid = check_grid_shape("pod_grid", required_option("pod_grid", pod_grid))
         if len(self.pod_grid) != self.n_dims:
             raise ConfigError(f"pod_grid={list(pod_grid)!r} and sensor_grid={list(sensor_grid)!r} differ in dimension")
         if n_basis > math.prod(self.pod_grid):
@@ -311,8 +362,9 @@ class PODDeepONet(BranchTrunkOperator, name="pod_deeponet"):
     fits_to_data = True
 
     def fit_to_data(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Fit the POD basis on the training outputs, resampled to ``pod_grid`` if needed."""
-        outputs = [resample(y, self.pod_grid, "bilinear") for _, y in batches]
+        """Fit the POD basis on the training outputs, resampled (bilinear, by the model's grid
+        kinds) to ``pod_grid`` if needed."""
+        outputs = [resample(y, self.pod_grid, "bilinear", self.kinds) for _, y in batches]
         self.fit_pod(torch.cat(outputs))
 
     @torch.no_grad()
@@ -340,13 +392,13 @@ class PODDeepONet(BranchTrunkOperator, name="pod_deeponet"):
         return (energy[:, : self.n_basis].sum(-1) / energy.sum(-1)).to(outputs.dtype)
 
     def basis_at_points(self, points: torch.Tensor) -> torch.Tensor:
-        return sample_at_points(self.pod_basis, points).permute(2, 0, 1)
+        return sample_at_points(self.pod_basis, points, self.kinds).permute(2, 0, 1)
 
     def basis_on_grid(self, shape: Sequence[int]) -> torch.Tensor:
-        return resample(self.pod_basis, shape, "bilinear").flatten(2).permute(2, 0, 1)
+        return resample(self.pod_basis, shape, "bilinear", self.kinds).flatten(2).permute(2, 0, 1)
 
     def offset_at_points(self, points: torch.Tensor) -> torch.Tensor:
-        return sample_at_points(self.pod_mean.unsqueeze(1), points).squeeze(1)
+        return sample_at_points(self.pod_mean.unsqueeze(1), points, self.kinds).squeeze(1)
 
     def offset_on_grid(self, shape: Sequence[int]) -> torch.Tensor:
-        return resample(self.pod_mean.unsqueeze(1), shape, "bilinear").flatten(1)
+        return resample(self.pod_mean.unsqueeze(1), shape, "bilinear", self.kinds).flatten(1)
