@@ -106,7 +106,7 @@ def test_train_py_command_line(repo_root, tmp_path):
         (["+model.n_mode=4"], "unknown option(s) 'n_mode'"),
         (["+trainer.epoch=4"], "unknown trainer option(s) ['epoch']"),
         (["optim.name=adagrad"], "unknown optimizer optim.name='adagrad'"),
-        (["model.n_modes=[4]"], "1-D but the data is 2-D"),
+        (["model.n_modes=[4]"], "model.n_modes=[4] has 1 entries but the data is 2-D"),
     ],
 )
 def test_bad_config_gives_one_clear_error(repo_root, tmp_path, overrides, message):

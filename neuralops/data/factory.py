@@ -14,7 +14,8 @@ Options (``configs/data/*.yaml``; every key is listed in :data:`DATA_OPTIONS`):
 * ``task``: ``null`` for pair data (Darcy), else ``one_shot``, ``window`` or ``rollout``, with
   ``steps_in``, ``steps_out``, ``time_stride``, ``input_step``, ``target_step`` and
   ``rollout_steps`` (see :mod:`neuralops.data.tasks`).
-* grids: ``train_resolution`` (a grid stored in a neuralops file) and ``train_stride``;
+* grids: ``train_resolution`` (a grid stored in a neuralops file) or ``train_resolutions``
+  (several stored grids: multi-resolution training, each batch on one grid) and ``train_stride``;
   ``test_resolutions`` (stored grids) or ``test_strides`` (views of the finest stored grid);
   ``resolution_method`` (``stride`` or ``fourier_filter``) for every stride above 1.
 * splits: ``split`` (``auto``: the file's own for neuralops files, ``random`` otherwise;
@@ -68,6 +69,7 @@ class DataConfig:
     target_step: int = -1
     rollout_steps: int | None = None
     train_resolution: int | tuple[int, ...] | None = None
+    train_resolutions: tuple[int | tuple[int, ...], ...] | None = None
     train_stride: int = 1
     test_resolutions: tuple[int | tuple[int, ...], ...] | None = None
     test_strides: tuple[int, ...] | None = None
@@ -92,7 +94,7 @@ class DataConfig:
         values = dict(options)
         values["path"] = path if path.is_absolute() else Path(base_dir) / path
         values.setdefault("name", values["path"].stem)
-        for key in ("test_resolutions", "test_strides"):
+        for key in ("test_resolutions", "test_strides", "train_resolutions"):
             if values.get(key) is not None:
                 values[key] = tuple(tuple(v) if isinstance(v, (list, tuple)) else v for v in values[key])
         if isinstance(values.get("train_resolution"), list):
@@ -109,6 +111,11 @@ class DataConfig:
             ResolutionView(self.resolution_method, getattr(self, key))
         for stride in self.test_strides or ():
             ResolutionView(self.resolution_method if stride != 1 else "file", stride)
+        if self.train_resolutions is not None:
+            if self.train_resolution is not None:
+                raise ConfigError("give data.train_resolution (one grid) or data.train_resolutions (several), not both")
+            if len(self.train_resolutions) == 0:
+                raise ConfigError("data.train_resolutions is empty; list the stored grids to train on, e.g. [17, 33], or null")
         if self.test_strides is not None and self.test_resolutions is not None:
             raise ConfigError("give data.test_resolutions (grids stored in the file) or data.test_strides (views of one grid), not both")
         check_rdcc_nbytes(self.rdcc_nbytes)
@@ -193,6 +200,18 @@ def train_view(cfg: DataConfig) -> ResolutionView:
             raise DataFormatError(f"{cfg.path}: no resolution holds every sample of split 'train'")
         stored = holding[-1]
     return ResolutionView(method, cfg.train_stride, stored)
+
+
+def train_views(cfg: DataConfig) -> list[ResolutionView]:
+    """The grids training draws batches from: :func:`train_view` alone, or one view per entry of
+    ``train_resolutions`` (stored grids of a neuralops file), in the listed order. The first is
+    the *primary* grid: the model's grid options, the normalizers and validation use it."""
+    if cfg.train_resolutions is None:
+        return [train_view(cfg)]
+    if cfg.file_format != "neuralops":
+        raise ConfigError(f"data.train_resolutions applies to neuralops files with stored grids; {cfg.path} stores one grid")
+    method = "file" if cfg.train_stride == 1 else cfg.resolution_method
+    return [ResolutionView(method, cfg.train_stride, _stored_shape(cfg, r)) for r in cfg.train_resolutions]
 
 
 def holds(cfg: DataConfig, split: str, view: ResolutionView) -> bool:

@@ -71,7 +71,8 @@ class DomainPadding(nn.Module):
       0.25 gets 4, a vertex grid of 17 points gets 3: both a period of 1.25 domain lengths);
     * ``amount(n) = -1`` (a vertex grid with fraction 0): the last point, which is the periodic
       image of the first on a period of one domain length, is dropped, and :meth:`crop` puts the
-      first point back in its place.
+      first point back in its place;
+    * periodic axes are never padded: their domain already is one period.
 
     The period is exact when ``fraction·intervals`` is an integer (e.g. 0.25 on 17, 33, 65
     vertex points); otherwise it is rounded to the nearest point. Unlike neuraloperator's
@@ -79,7 +80,7 @@ class DomainPadding(nn.Module):
     resolution, padding is at the end only.
 
     Args:
-        fraction: extra length as a fraction of the domain, in ``[0, 1]``.
+        fraction: extra length as a fraction of the domain, in ``[0, 1]``, on non-periodic axes.
         kind: grid kind of every axis, or a list of one per axis.
 
     Raises:
@@ -102,6 +103,8 @@ class DomainPadding(nn.Module):
         kind = kind if kind is not None else self._kinds(1)[0] if isinstance(self.kind, str) else None
         if kind is None:
             raise ConfigError("DomainPadding.amount needs the axis kind when the layer has one per axis")
+        if kind == "periodic":
+            return 0
         span = intervals(n, kind)
         return int(round((1.0 + self.fraction) * span)) - n
 
@@ -160,8 +163,9 @@ def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex
     Each output point is placed at its position in the domain (:mod:`neuralops.grid`) and
     interpolated between its two neighbours: vertex grids keep their end points, cell grids
     hold the end values over the outer half cells, periodic axes wrap around, colatitudes use
-    their (possibly uneven) nodes. Second-order accurate (error ``O(h²)`` for smooth fields);
-    exact for fields linear along each axis (periodic: for constants).
+    their (possibly uneven) nodes. Second-order accurate (error ``O(h²)`` for smooth fields)
+    between the outermost points, and exact there for fields linear along each axis (periodic:
+    for constants); over a cell grid's outer half cells the held end value is first order.
     """
     shape = tuple(int(s) for s in shape)
     grid = tuple(x.shape[2:])

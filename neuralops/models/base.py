@@ -135,6 +135,34 @@ class NeuralOperator(nn.Module):
             raise InputShapeError(f"{label}: output_shape {tuple(output_shape)} must have {n_dims} entries")
 
 
+def n_modes_from_grid(options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+    """``{"n_modes": [m] * grid.n_dims}`` when ``options["n_modes"]`` is one number ``m``; ``{}``
+    when it is a list with one entry per axis or unset.
+
+    Raises :class:`ConfigError` for a list with another number of entries than the grid's axes.
+    """
+    n_modes = options.get("n_modes")
+    if isinstance(n_modes, int) and not isinstance(n_modes, bool):
+        return {"n_modes": [n_modes] * grid.n_dims}
+    if n_modes is not None and len(n_modes) != grid.n_dims:
+        raise ConfigError(
+            f"model.n_modes={list(n_modes)} has {len(n_modes)} entries but the data is {grid.n_dims}-D ({grid!r}); "
+            f"give one number for every axis or {grid.n_dims} numbers"
+        )
+    return {}
+
+
+def n_dims_from_grid(options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+    """``{"n_dims": grid.n_dims}`` when ``options["n_dims"]`` is unset; a :class:`ConfigError`
+    when it contradicts the data."""
+    n_dims = options.get("n_dims")
+    if n_dims is None:
+        return {"n_dims": grid.n_dims}
+    if n_dims != grid.n_dims:
+        raise ConfigError(f"model.n_dims={n_dims} but the data is {grid.n_dims}-D ({grid!r})")
+    return {}
+
+
 def _unknown_option_message(cls: type, kwargs: Mapping[str, Any], err: TypeError) -> str:
     params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(k for k in kwargs if k not in params)

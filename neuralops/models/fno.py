@@ -12,21 +12,43 @@ Tensorized FNO variants use the same class with ``spectral_weight={"factorizatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.layers.grid import DomainPadding, GridEmbedding, interpolate
+from neuralops.grid import COLATITUDE_KINDS, Grid
+from neuralops.layers.grid import DomainPadding, GridEmbedding, check_grid_kinds, interpolate
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, n_modes_from_grid
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import normalize_n_modes
 
 
+DEFAULT_DOMAIN_PADDING = 0.25
+"""Domain padding ``train.py`` gives an FNO on data with a non-periodic axis (measured on Darcy:
+see the README's resolution table)."""
+
+
+def fourier_grid_options(options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+    """What an FNO-type model takes from the data's grid, for options left unset (``None`` or
+    absent): ``n_modes`` one entry per axis (:func:`~neuralops.models.base.n_modes_from_grid`),
+    ``grid`` = the data's kinds (one string when all axes agree), and ``domain_padding``
+    :data:`DEFAULT_DOMAIN_PADDING` when an axis is not periodic, else 0."""
+    filled = n_modes_from_grid(options, grid)
+    kinds = list(grid.kinds)
+    if options.get("grid") is None:
+        filled["grid"] = kinds[0] if len(set(kinds)) == 1 and kinds[0] not in COLATITUDE_KINDS else kinds
+    if options.get("domain_padding") is None:
+        filled["domain_padding"] = 0.0 if grid.periodic else DEFAULT_DOMAIN_PADDING
+    return filled
+
+
 class FourierBlock(nn.Module):
-    """One Fourier layer on ``(B, C, *grid)``; ``output_shape`` resamples inside the layer."""
+    """One Fourier layer on ``(B, C, *grid)``, a grid the spectral convolution sees as one
+    period; ``output_shape`` evaluates it on another sampling of the same period."""
 
     def __init__(
         self,
@@ -35,7 +57,6 @@ class FourierBlock(nn.Module):
         channel_mlp_expansion: float,
         channel_mlp_skip: str | None,
         activation_name: str,
-        grid: str,
     ):
         super().__init__()
         channels = conv.out_channels
@@ -45,12 +66,14 @@ class FourierBlock(nn.Module):
         self.channel_mlp = ChannelMLP(channels, channels, hidden, activation_name) if hidden > 0 else None
         self.channel_mlp_skip = make_skip(channel_mlp_skip, channels) if self.channel_mlp is not None else None
         self.act = activation(activation_name)
-        self.grid = grid
 
-    def _resampled(self, module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+    @staticmethod
+    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+        # Blocks run on the padded domain, which the spectral layers see as one period: the
+        # skip paths are interpolated on the same periodic grid as the spectral output.
         if module is None:
             return None
-        return interpolate(module(x), shape, self.grid)
+        return interpolate(module(x), shape, "periodic")
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None, last: bool = False) -> torch.Tensor:
         shape = tuple(x.shape[2:]) if output_shape is None else tuple(output_shape)
@@ -104,14 +127,25 @@ class FNO(NeuralOperator, name="fno"):
             block width (0 disables it).
         skip: block skip, ``"linear"``, ``"soft-gating"``, ``"identity"`` or null.
         channel_mlp_skip: skip around the channel MLP (same choices).
-        grid: ``"vertex"`` (points include both ends of [0, 1]) or ``"periodic"``; sets the
-            coordinate embedding and how domain padding scales with resolution.
-        grid_embedding: append the coordinates as input channels.
-        domain_padding: zero padding at the end of every axis, as a fraction of the domain
-            (for non-periodic problems), so it scales with resolution.
+        grid: the data's grid kind (:mod:`neuralops.grid`: ``"vertex"``, ``"cell"``,
+            ``"periodic"``, ...) for every axis, or a list of one per axis. It sets the
+            coordinate embedding and the period the spectral layers see. ``train.py`` fills it
+            from the data.
+        grid_embedding: append the unit coordinates of the grid points as input channels.
+        domain_padding: extra period length as a fraction of the domain, in ``[0, 1]``, on the
+            non-periodic axes (see :class:`~neuralops.layers.grid.DomainPadding`): the spectral
+            layers see a period of ``(1 + domain_padding)`` domain lengths at every
+            resolution, so a trained model gives the same function on every grid. Zero on a
+            vertex axis still makes the period one domain length (its last point is the first
+            point's periodic image). Unlike neuraloperator's, the padding is appended at the end
+            of each axis and its point count follows the grid kind. ``train.py`` sets
+            :data:`DEFAULT_DOMAIN_PADDING` for data with a non-periodic axis when unset.
         spectral_weight: weight parameterization of the spectral convolutions, e.g.
             ``{"factorization": "dense"}``.
         activation: ``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"``.
+
+    ``n_modes`` may be one number for every axis when ``grid`` lists one kind per axis, or
+    through ``train.py``, which expands it to the data's dimension.
 
     ``forward(x: (B, in_channels, *grid), output_shape=None) -> (B, out_channels, *grid)``;
     with ``output_shape`` the last block evaluates its output on that grid.
@@ -121,7 +155,7 @@ class FNO(NeuralOperator, name="fno"):
         self,
         in_channels: int,
         out_channels: int,
-        n_modes: Sequence[int],
+        n_modes: int | Sequence[int],
         hidden_channels: int = 32,
         n_layers: int = 4,
         lifting_ratio: float = 2.0,
@@ -129,14 +163,15 @@ class FNO(NeuralOperator, name="fno"):
         channel_mlp_expansion: float = 0.5,
         skip: str | None = "linear",
         channel_mlp_skip: str | None = "soft-gating",
-        grid: str = "vertex",
+        grid: str | Sequence[str] = "vertex",
         grid_embedding: bool = True,
         domain_padding: float = 0.0,
         spectral_weight: dict | None = None,
         activation: str = "gelu",
     ):
         super().__init__()
-        self.n_modes = normalize_n_modes(n_modes)
+        grid = check_grid_kinds(grid)
+        self.n_modes = normalize_n_modes(n_modes, None if isinstance(grid, str) else len(grid))
         self.n_dims = len(self.n_modes)
         if self.n_dims not in (1, 2, 3):
             raise ConfigError(f"FNO supports 1-D, 2-D and 3-D grids; n_modes {list(self.n_modes)} has {self.n_dims} axes")
@@ -156,11 +191,16 @@ class FNO(NeuralOperator, name="fno"):
                 channel_mlp_expansion,
                 channel_mlp_skip,
                 activation,
-                grid,
             )
             for w in weights
         )
         self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``grid`` (the data's kinds), ``n_modes`` (one number → one per axis) and
+        ``domain_padding`` (:data:`DEFAULT_DOMAIN_PADDING` when an axis is not periodic, else 0)."""
+        return fourier_grid_options(options, grid)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)

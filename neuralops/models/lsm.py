@@ -27,18 +27,20 @@ numbers and the resampling-wrapper alternative are in ``docs/models_beyond_fouri
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from neuralops.errors import ConfigError
+from neuralops.grid import Grid
 from neuralops.layers.config_checks import check_choice, check_positive
 from neuralops.layers.grid import GridEmbedding
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear
 from neuralops.layers.resample import check_resample_method, resample
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, n_dims_from_grid
 
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -196,6 +198,11 @@ class LSM(NeuralOperator, name="lsm"):
             DoubleConv(2 * channels[i], decoder_out[i], n_dims, norm_groups) for i in range(n_levels - 1)
         )
         self.projection = ChannelMLP(width, out_channels, projection_channels)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``n_dims`` from the data when unset."""
+        return n_dims_from_grid(options, grid)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """``x: (B, in_channels, *grid)`` -> ``(B, out_channels, *grid)``, or on ``output_shape``

@@ -32,17 +32,19 @@ Boundary conditions enter through ``padding_mode``: ``"zeros"`` (Dirichlet-like)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from neuralops.errors import ConfigError
+from neuralops.grid import Grid
 from neuralops.layers.config_checks import check_choice, check_positive
 from neuralops.layers.pointwise import PointwiseLinear, activation as activation_function
 from neuralops.layers.resample import check_resample_method, resample
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, n_dims_from_grid
 
 PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "circular": "circular"}
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -224,6 +226,16 @@ class MgNO(NeuralOperator, name="mgno"):
         )
         self.pointwise = nn.ModuleList(PointwiseLinear(c_f, c_u) for c_f, c_u in zip(widths[:-1], widths[1:]))
         self.head = PointwiseLinear(hidden_channels, out_channels)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``n_dims`` from the data, and ``padding_mode`` from its boundary when unset:
+        ``circular`` on periodic data, ``reflect`` for Neumann boundaries, else ``zeros``."""
+        filled = n_dims_from_grid(options, grid)
+        if options.get("padding_mode") is None:
+            boundary = grid.axes[0].boundary
+            filled["padding_mode"] = "circular" if grid.periodic else "reflect" if boundary == "neumann" else "zeros"
+        return filled
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         """``x: (B, in_channels, *grid)`` -> ``(B, out_channels, *grid)``, or on ``output_shape``

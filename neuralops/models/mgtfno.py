@@ -19,14 +19,16 @@ input grid; for another grid, give it the input on that grid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 from neuralops.errors import ConfigError, InputShapeError
+from neuralops.grid import Grid
 from neuralops.layers.grid import GridEmbedding
 from neuralops.layers.patching import MultigridPatching
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, n_modes_from_grid
 from neuralops.models.tfno import TFNO
 from neuralops.spectral.modes import normalize_n_modes
 
@@ -96,6 +98,11 @@ class MGTFNO(NeuralOperator, name="mgtfno"):
             spectral_weight=dict(spectral_weight or {"factorization": "dense"}),
             activation=activation,
         )
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``n_modes`` one entry per axis when given as one number."""
+        return n_modes_from_grid(options, grid)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)

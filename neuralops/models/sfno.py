@@ -22,13 +22,15 @@ resamples its skip paths by spherical-harmonic interpolation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.models.base import NeuralOperator
+from neuralops.grid import Grid
+from neuralops.models.base import NeuralOperator, n_modes_from_grid
 from neuralops.models.fno import FourierBlock, lifting_layer, projection_layer, run_blocks
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import NONNEG, SHARED, normalize_n_modes
@@ -41,7 +43,8 @@ POSITIONAL_EMBEDDINGS = ("latlon", None)
 class SphericalBlock(FourierBlock):
     """A :class:`FourierBlock` whose skip paths are resampled by spherical-harmonic interpolation."""
 
-    def _resampled(self, module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+    @staticmethod
+    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
         if module is None:
             return None
         return sphere_resample(module(x), shape)
@@ -114,11 +117,15 @@ class SFNO(NeuralOperator, name="sfno"):
                 channel_mlp_expansion,
                 channel_mlp_skip,
                 activation,
-                "vertex",
             )
             for w in weights
         )
         self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``n_modes`` (degrees, orders) as two entries when given as one number."""
+        return n_modes_from_grid(options, grid)
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)

@@ -36,15 +36,17 @@ as the identity.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
+from neuralops.grid import Grid
 from neuralops.layers.pointwise import PointwiseLinear
 from neuralops.layers.pointwise import activation as activation_function
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, n_modes_from_grid
 from neuralops.spectral.contract import contract_dense
 from neuralops.spectral.conv import transform_kept_modes, transform_layout
 from neuralops.spectral.modes import normalize_n_modes, weight_mode_shape
@@ -155,6 +157,14 @@ class T1(NeuralOperator, name="t1"):
         self.head_in = PointwiseLinear(hidden_channels, projection_channels)
         self.head_out = PointwiseLinear(projection_channels, out_channels)
         self.head_act = activation_function(head_activation)
+
+    @classmethod
+    def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
+        """``n_modes`` one entry per axis and ``init_grid`` = the training grid, when unset."""
+        filled = n_modes_from_grid(options, grid)
+        if options.get("init_grid") is None:
+            filled["init_grid"] = list(grid.shape)
+        return filled
 
     def coordinates(self, x: torch.Tensor) -> torch.Tensor:
         """Coordinate channels ``(B, d, *grid)`` at the transform's sample points (see module docstring)."""

@@ -13,16 +13,18 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from neuralops.data import fit_normalizers
-from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_view
+from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_views
+from neuralops.data.multires import ResolutionBatchSampler
 from neuralops.data.splits import manifest
 from neuralops.errors import ConfigError, DataFormatError
 from neuralops.evaluation.plots import plot_history, plot_prediction
 from neuralops.evaluation.resolution import evaluate_views, format_rollout, format_table, grid_label
 from neuralops.io import write_json
 from neuralops.models import build
+from neuralops.models.base import model_class
 from neuralops.pretrained import PretrainedOperator, save_pretrained
 from neuralops.training.optim import build_optimizer, build_scheduler
 from neuralops.training.trainer import Trainer, TrainerConfig, resolve_device
@@ -35,6 +37,9 @@ def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
 
 
 def _model(model_cfg: dict[str, Any], dataset):
+    """Build the configured model for ``dataset``: channel counts and the options the family
+    takes from the data's grid (:meth:`NeuralOperator.options_from_grid`) are filled in, so
+    they are part of the saved config."""
     options = dict(model_cfg)
     name = options.pop("name", None)
     if name is None:
@@ -43,6 +48,7 @@ def _model(model_cfg: dict[str, Any], dataset):
         if options.get(key, value) != value:
             raise ConfigError(f"model.{key}={options[key]} does not match the data, which has {value}")
         options[key] = value
+    options.update(model_class(name).options_from_grid(options, dataset.grid))
     model = build(name, **options)
     n_dims = getattr(model, "n_dims", None)
     if n_dims is not None and n_dims != dataset.n_dims:
@@ -73,33 +79,41 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
 
     data = DataConfig.from_dict(data_cfg, base_dir)
     path = data.path
-    view = train_view(data)
-    train_set = open_split(data, "train", view)
+    views = train_views(data)
+    view = views[0]  # the primary grid: model grid options, normalizers, validation
+    train_sets = [open_split(data, "train", v) for v in views]
+    train_set = train_sets[0]
     val_set = open_split(data, "val", view) if holds(data, "val", view) else None
-    train_data = train_set
     if data.max_train_samples:
-        train_data = Subset(train_set, range(min(int(data.max_train_samples), len(train_set))))
-    normalizers = fit_normalizers(train_data, batch_size=trainer_cfg.batch_size) if data.normalize else (None, None)
+        train_sets = [Subset(s, range(min(int(data.max_train_samples), len(s)))) for s in train_sets]
+    primary = train_sets[0]
+    normalizers = fit_normalizers(primary, batch_size=trainer_cfg.batch_size) if data.normalize else (None, None)
 
     model = _model(model_cfg, train_set)
     operator = PretrainedOperator(model, *normalizers)
     if model.fits_to_data:
-        model.fit_to_data(_normalized_batches(train_data, *normalizers, trainer_cfg.batch_size))
+        model.fit_to_data(_normalized_batches(primary, *normalizers, trainer_cfg.batch_size))
     generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
-    train_loader = DataLoader(
-        train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
-    )
+    if len(train_sets) == 1:
+        train_data = primary
+        train_loader = DataLoader(
+            train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
+        )
+    else:
+        train_data = ConcatDataset(train_sets)
+        sampler = ResolutionBatchSampler([len(s) for s in train_sets], trainer_cfg.batch_size, generator=generator)
+        train_loader = DataLoader(train_data, batch_sampler=sampler, num_workers=trainer_cfg.num_workers)
     val_loader = DataLoader(val_set, batch_size=trainer_cfg.batch_size) if val_set is not None else None
     optimizer = build_optimizer(operator.parameters(), optim_cfg)
     steps = len(train_loader) if trainer_cfg.limit_train_batches is None else min(len(train_loader), trainer_cfg.limit_train_batches)
     scheduler, interval = build_scheduler(optimizer, optim_cfg, trainer_cfg.epochs, steps)
-    trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device)
+    trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device, grid=train_set.grid)
     if trainer_cfg.resume:
         resume = Path(trainer_cfg.resume)
         trainer.resume(resume / "checkpoints" / "last" if (resume / "checkpoints").is_dir() else resume)
 
     print(f"model {model.name}: {model.num_parameters():,} parameters; data {path.name}: "
-          f"{len(train_data)} train samples at {grid_label(train_set.grid_shape)}, run dir {run_dir}")
+          f"{len(train_data)} train samples at {_train_label(train_sets)}, run dir {run_dir}")
     start = time.perf_counter()
     history = trainer.fit(train_loader, val_loader)
     train_time = time.perf_counter() - start
@@ -108,7 +122,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, trainer_cfg.batch_size, device, trainer.autocast)
     if not rows:
         raise DataFormatError(f"{path}: no resolution holds a 'test' split, so nothing can be evaluated")
-    print(f"\ntest metrics of {model.name} trained at {grid_label(train_set.grid_shape)} (mean over samples):")
+    print(f"\ntest metrics of {model.name} trained at {_train_label(train_sets)} (mean over samples):")
     print(format_table(rows, trainer_cfg.metrics))
     if data.task == "rollout":
         print(format_rollout(rows, trainer_cfg.metrics[0]))
@@ -121,7 +135,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
         "data_format": data.file_format,
         "task": _task_summary(data),
         "split": data.split_policy,
-        "train_resolution": grid_label(train_set.grid_shape),
+        "train_resolution": _train_label(train_sets),
         "train_method": view.method,
         "train_samples": len(train_data),
         "epochs": trainer.epoch,
@@ -139,6 +153,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
             "input_channels": train_set.input_channels,
             "output_channels": train_set.output_channels,
             "train_resolution": list(train_set.grid_shape),
+            "train_grid": train_set.grid.to_dict(),
             "data": train_set.attrs.get("name", path.stem),
             "task": _task_summary(data),
             "test": rows,
@@ -146,6 +161,11 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     )
     _plots(operator, data, test_views, history, run_dir, trainer_cfg.loss, device)
     return results
+
+
+def _train_label(train_sets) -> str:
+    """``"17x17"``, or ``"17x17+33x33"`` for multi-resolution training."""
+    return "+".join(grid_label(s.dataset.grid_shape if isinstance(s, Subset) else s.grid_shape) for s in train_sets)
 
 
 def _task_summary(data: DataConfig) -> dict[str, Any] | None:
