@@ -5,6 +5,10 @@ Example (the shipped ``data/darcy_small.h5``)::
     python -m neuralops.data.generate darcy --samples 1250 --val-fraction 0.08 --test-fraction 0.08 \\
         --resolutions 17 --test-resolutions 17 33 65 --seed 0 --out data/darcy_small.h5
 
+Darcy on cell centres (``--grid cell``: ``N`` cells per axis, ``u = 0`` on the boundary faces)::
+
+    python -m neuralops.data.generate darcy --samples 1200 --resolutions 32 --test-resolutions 32 64 128 --grid cell --out darcy_cell.h5
+
 Time-dependent data (trajectories; coarser grids are exact subsamples of the finest)::
 
     python -m neuralops.data.generate navier_stokes --samples 1000 --resolutions 64 32 --viscosity 1e-3 --out ns.h5
@@ -44,7 +48,7 @@ from neuralops.data.generators.trajectory_writers import (
 from neuralops.errors import ConfigError, NeuralopsError
 
 GENERATORS: dict[str, GeneratorSpec] = {
-    "darcy": GeneratorSpec(write_darcy, DarcyOptions, "2-D Darcy flow a -> u (pairs), solved per grid"),
+    "darcy": GeneratorSpec(write_darcy, DarcyOptions, "2-D Darcy flow a -> u (pairs), on vertex or cell grids, solved per grid or once on a finer reference grid and restricted"),
     "burgers": GeneratorSpec(write_burgers, BurgersOptions, "1-D viscous Burgers trajectories, periodic"),
     "navier_stokes": GeneratorSpec(write_navier_stokes, NavierStokesOptions, "2-D Navier-Stokes vorticity trajectories on the torus"),
     "shallow_water": GeneratorSpec(write_shallow_water, ShallowWaterOptions, "rotating shallow water on the sphere, trajectories of (h, u, v)"),
