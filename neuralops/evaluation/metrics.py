@@ -28,6 +28,7 @@ import torch
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.grid import COLATITUDE_KINDS, Grid
+from neuralops.spectral.transforms import fourier_power
 
 EPS = 1e-12
 """Added to the denominator of the relative errors (``rel_l2``, ``rel_h1``, ``nrmse``), so a
@@ -113,7 +114,7 @@ def _shell_energy(e: torch.Tensor, grid: Grid) -> torch.Tensor:
     ``⌊|i|⌋ = k``, for the shells ``k < min(n)/2``: ``(B, C, K)``."""
     dims = tuple(range(2, e.ndim))
     keep = [(n + 1) // 2 for n in grid.shape]  # i_d < n_d / 2
-    power = torch.fft.rfftn(e, dim=dims).abs() ** 2
+    power = fourier_power(e, len(dims))
     power = power[(..., *(slice(0, k) for k in keep))].flatten(2)
     index = torch.meshgrid(*(torch.arange(k, dtype=torch.float64) for k in keep), indexing="ij")
     shell = torch.sqrt(sum(i**2 for i in index)).floor().long().flatten().to(e.device)

@@ -5,10 +5,11 @@ neural architectures to function spaces" (NNs-to-NOs): the wrapped model only ev
 ``native_grid``; the input is resampled onto it, the model runs, and its output is resampled
 onto the requested grid. The wrapper is itself a registered :class:`NeuralOperator` built from
 a plain config whose ``model`` entry is the inner model's config (with its ``name``), so it
-saves and loads like any model::
+saves and loads like any model (``train.py`` fills ``native_grid`` and ``grid`` from the
+training data's :class:`~neuralops.grid.Grid`; built by hand, give them)::
 
     build("resampled", model={"name": "lsm", "in_channels": 1, "out_channels": 1},
-          native_grid=[32, 32], method="bilinear", grid="cell")
+          native_grid=list(train_grid.shape), method="bilinear", grid="cell")
 
 Both resamplings move between grids of the kinds ``grid`` (:mod:`neuralops.grid`) on the same
 domain, so a cell-centred field stays cell-centred (:func:`neuralops.layers.resample.resample`).

@@ -176,6 +176,13 @@ class FourierTransform:
         return torch.fft.irfft(real_dc_column(y), n=n, dim=-1, norm="forward")
 
 
+def fourier_power(x: torch.Tensor, n_dims: int) -> torch.Tensor:
+    """``|x̂_k|²`` of the unnormalized real DFT over the last ``n_dims`` axes:
+    ``x: (..., *grid)`` real -> ``(..., *grid[:-1], grid[-1]//2 + 1)`` (non-negative frequencies
+    on the last axis, numpy/torch ``rfftn`` order on the others). For spectral error metrics."""
+    return torch.fft.rfftn(x, dim=tuple(range(x.ndim - n_dims, x.ndim))).abs() ** 2
+
+
 def fourier_resample(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Band-limited resampling of periodic data ``x: (B, C, *grid)`` to ``(B, C, *shape)``.
 
