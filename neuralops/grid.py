@@ -337,10 +337,6 @@ class Grid:
         return {a.name: a.coords for a in self.axes}
 
     @property
-    def spacings(self) -> tuple[float, ...]:
-        return tuple(a.spacing for a in self.axes)
-
-    @property
     def lengths(self) -> tuple[float, ...]:
         return tuple(a.length for a in self.axes)
 

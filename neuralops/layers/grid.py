@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.grid import AXIS_KINDS, COLATITUDE_KINDS, expand_kinds, intervals, unit_coordinates
+from neuralops.grid import COLATITUDE_KINDS, expand_kinds, intervals, unit_coordinates
 
-GRID_KINDS = AXIS_KINDS
 GridKinds = str | Sequence[str]
 """One kind for every axis, or one per axis (see :func:`neuralops.grid.expand_kinds`)."""
 
@@ -100,9 +99,10 @@ class DomainPadding(nn.Module):
     def amount(self, n: int, kind: str | None = None) -> int:
         """Points added after an axis of ``n`` points (``-1``: the last point is dropped).
         ``kind`` defaults to the layer's kind when that is a single one."""
-        kind = kind if kind is not None else self._kinds(1)[0] if isinstance(self.kind, str) else None
         if kind is None:
-            raise ConfigError("DomainPadding.amount needs the axis kind when the layer has one per axis")
+            if not isinstance(self.kind, str):
+                raise ConfigError("DomainPadding.amount needs the axis kind when the layer has one per axis")
+            kind = self.kind
         if kind == "periodic":
             return 0
         span = intervals(n, kind)
@@ -136,24 +136,21 @@ class DomainPadding(nn.Module):
         return F.pad(x, wrap, mode="circular") if any(wrap) else x
 
 
-def _source_positions(n_in: int, n_out: int, kind: str, dtype, device) -> torch.Tensor:
-    """Where output point ``i`` of an axis sits, in input index units (float)."""
-    i = torch.arange(n_out, dtype=torch.float64)
+def index_positions(u: torch.Tensor, n: int, kind: str) -> torch.Tensor:
+    """Fractional sample index (float64) of unit coordinates ``u: (P,)`` on an axis of ``n``
+    points of ``kind``: the piecewise-linear inverse of the axis' points, clamped to the
+    outermost samples; a periodic axis wraps ``u`` to ``[0, 1)`` and returns positions in
+    ``[0, n)``, where position ``n`` is the first sample again."""
+    nodes = coordinates(n, kind, dtype=torch.float64, device=u.device)
+    u = u.to(torch.float64)
     if kind == "periodic":
-        return (i * n_in / n_out).to(dtype=dtype, device=device)
-    if kind == "cell":
-        pos = (i + 0.5) * n_in / n_out - 0.5
-    elif kind in COLATITUDE_KINDS:
-        target = torch.as_tensor(unit_coordinates(n_out, kind))
-        source = torch.as_tensor(unit_coordinates(n_in, kind))
-        j = torch.searchsorted(source, target).clamp(1, n_in - 1) if n_in > 1 else torch.zeros(n_out, dtype=torch.long)
-        if n_in == 1:
-            pos = torch.zeros(n_out, dtype=torch.float64)
-        else:
-            pos = (j - 1) + (target - source[j - 1]) / (source[j] - source[j - 1])
-    else:
-        pos = i * (n_in - 1) / max(n_out - 1, 1)
-    return pos.clamp(0, n_in - 1).to(dtype=dtype, device=device)
+        u = torch.remainder(u, 1.0)
+        nodes = torch.cat([nodes, nodes.new_ones(1)])
+    if len(nodes) == 1:
+        return torch.zeros_like(u)
+    right = torch.searchsorted(nodes, u.contiguous()).clamp(1, len(nodes) - 1)
+    position = (right - 1) + (u - nodes[right - 1]) / (nodes[right] - nodes[right - 1])
+    return position.clamp(0, len(nodes) - 1)
 
 
 def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex") -> torch.Tensor:
@@ -177,9 +174,9 @@ def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex
         if n_in == n_out:
             continue
         dim = axis + 2
-        pos = _source_positions(n_in, n_out, k, x.dtype, x.device)
+        pos = index_positions(coordinates(n_out, k, torch.float64, x.device), n_in, k)
         lower = pos.floor()
-        frac = (pos - lower).view((-1,) + (1,) * (x.ndim - dim - 1))
+        frac = (pos - lower).to(x.dtype).view((-1,) + (1,) * (x.ndim - dim - 1))
         lo = lower.long()
         hi = (lo + 1) % n_in if k == "periodic" else (lo + 1).clamp(max=n_in - 1)
         lo = lo % n_in

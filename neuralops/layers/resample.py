@@ -52,7 +52,7 @@ import torch.nn.functional as F
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.grid import COLATITUDE_KINDS, Grid, expand_kinds
-from neuralops.layers.grid import GridKinds, coordinates, interpolate
+from neuralops.layers.grid import GridKinds, coordinates, index_positions, interpolate
 from neuralops.spectral import fourier_resample
 from neuralops.spectral.dct import dct_ii, dct_iii
 from neuralops.spectral.sphere import sphere_resample
@@ -141,23 +141,6 @@ def grid_points(shape: Sequence[int], kind: GridKinds = "vertex", device: torch.
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(axes))
 
 
-def _index_positions(u: torch.Tensor, n: int, kind: str) -> torch.Tensor:
-    """Fractional sample index of unit coordinates ``u: (P,)`` on an axis of ``n`` points of
-    ``kind``: the piecewise-linear inverse of the axis' points, clamped to the outermost samples;
-    a periodic axis wraps ``u`` to ``[0, 1)`` and returns positions in ``[0, n)``, where
-    position ``n`` is the first sample again."""
-    nodes = coordinates(n, kind, dtype=torch.float64, device=u.device)
-    u = u.to(torch.float64)
-    if kind == "periodic":
-        u = torch.remainder(u, 1.0)
-        nodes = torch.cat([nodes, nodes.new_ones(1)])
-    if len(nodes) == 1:
-        return torch.zeros_like(u)
-    right = torch.searchsorted(nodes, u.contiguous()).clamp(1, len(nodes) - 1)
-    position = (right - 1) + (u - nodes[right - 1]) / (nodes[right] - nodes[right - 1])
-    return position.clamp(0, len(nodes) - 1)
-
-
 def sample_at_points(field: torch.Tensor, points: torch.Tensor, kind: GridKinds = "vertex") -> torch.Tensor:
     """Multilinear interpolation of ``field: (B, C, *grid)`` at ``points: (P, d)``; returns ``(B, C, P)``.
 
@@ -183,7 +166,7 @@ def sample_at_points(field: torch.Tensor, points: torch.Tensor, kind: GridKinds 
     normalized = []
     for a, (n, k) in enumerate(zip(grid, kinds)):
         span = max(n + wrap[a] - 1, 1)
-        normalized.append(2.0 * _index_positions(points[:, a], n, k) / span - 1.0)
+        normalized.append(2.0 * index_positions(points[:, a], n, k) / span - 1.0)
     coords = torch.stack(normalized[::-1], dim=-1).to(field.dtype)  # grid_sample orders (last axis, ..., first)
     if n_dims == 1:  # grid_sample has no 1-D mode: add a leading axis of one point
         field = field.unsqueeze(-2)
