@@ -83,6 +83,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     view = views[0]  # the primary grid: model grid options, normalizers, validation
     train_sets = [open_split(data, "train", v) for v in views]
     train_set = train_sets[0]
+    train_label = "+".join(grid_label(s.grid_shape) for s in train_sets)  # "17x17", or "17x17+33x33"
     val_set = open_split(data, "val", view) if holds(data, "val", view) else None
     if data.max_train_samples:
         train_sets = [Subset(s, range(min(int(data.max_train_samples), len(s)))) for s in train_sets]
@@ -113,7 +114,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
         trainer.resume(resume / "checkpoints" / "last" if (resume / "checkpoints").is_dir() else resume)
 
     print(f"model {model.name}: {model.num_parameters():,} parameters; data {path.name}: "
-          f"{len(train_data)} train samples at {_train_label(train_sets)}, run dir {run_dir}")
+          f"{len(train_data)} train samples at {train_label}, run dir {run_dir}")
     start = time.perf_counter()
     history = trainer.fit(train_loader, val_loader)
     train_time = time.perf_counter() - start
@@ -122,7 +123,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, trainer_cfg.batch_size, device, trainer.autocast)
     if not rows:
         raise DataFormatError(f"{path}: no resolution holds a 'test' split, so nothing can be evaluated")
-    print(f"\ntest metrics of {model.name} trained at {_train_label(train_sets)} (mean over samples):")
+    print(f"\ntest metrics of {model.name} trained at {train_label} (mean over samples):")
     print(format_table(rows, trainer_cfg.metrics))
     if data.task == "rollout":
         print(format_rollout(rows, trainer_cfg.metrics[0]))
@@ -135,7 +136,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
         "data_format": data.file_format,
         "task": _task_summary(data),
         "split": data.split_policy,
-        "train_resolution": _train_label(train_sets),
+        "train_resolution": train_label,
         "train_method": view.method,
         "train_samples": len(train_data),
         "epochs": trainer.epoch,
@@ -161,11 +162,6 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     )
     _plots(operator, data, test_views, history, run_dir, trainer_cfg.loss, device)
     return results
-
-
-def _train_label(train_sets) -> str:
-    """``"17x17"``, or ``"17x17+33x33"`` for multi-resolution training."""
-    return "+".join(grid_label(s.dataset.grid_shape if isinstance(s, Subset) else s.grid_shape) for s in train_sets)
 
 
 def _task_summary(data: DataConfig) -> dict[str, Any] | None:
