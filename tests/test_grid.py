@@ -188,7 +188,7 @@ def test_one_number_n_modes_and_grid_options_come_from_1d_data(repo_root, burger
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     options = config["config"] if "config" in config else config
     text = json.dumps(config)
-    assert '"n_modes": [6]' in text and '"grid": "periodic"' in text and '"domain_padding": 0.0' in text, options
+    assert '"n_modes": [6]' in text and '"grid": ["periodic"]' in text and '"domain_padding": 0.0' in text, options
     assert config["metadata"]["train_grid"]["axes"][0]["kind"] == "periodic"
 
 

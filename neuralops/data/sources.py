@@ -16,7 +16,7 @@ one sample (never a whole array), and set the metadata through :meth:`SampleSour
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

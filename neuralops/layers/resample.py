@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralops.errors import ConfigError, InputShapeError
-from neuralops.grid import COLATITUDE_KINDS, Grid, expand_kinds
+from neuralops.grid import COLATITUDE_KINDS, expand_kinds
 from neuralops.layers.grid import GridKinds, coordinates, index_positions, interpolate
 from neuralops.spectral import fourier_resample
 from neuralops.spectral.dct import dct_ii, dct_iii
@@ -75,17 +75,6 @@ def required_option(option: str, value: Any) -> Any:
         raise ConfigError(f"{option} is not set: give it when building the model directly "
                           "(train.py fills it from the training data's grid)")
     return value
-
-
-def grid_kinds_from_data(kinds: GridKinds | None, grid: Grid, option: str = "grid") -> dict[str, Any]:
-    """For ``options_from_grid``: ``{option: list(grid.kinds)}`` when the user left the kinds
-    unset (``None``), ``{}`` when they name the data grid's kinds. Raises :class:`ConfigError`
-    naming ``option`` when they contradict them."""
-    if kinds is None:
-        return {option: list(grid.kinds)}
-    if expand_kinds(kinds, grid.n_dims, option) != grid.kinds:
-        raise ConfigError(f"{option}={kinds!r} contradicts the training data's grid kinds {list(grid.kinds)}")
-    return {}
 
 
 def resample(x: torch.Tensor, shape: Sequence[int], method: str, kind: GridKinds = "vertex") -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError, InputShapeError
-from neuralops.grid import Grid
+from neuralops.grid import Grid, expand_kinds
 
 _REGISTRY: dict[str, type["NeuralOperator"]] = {}
 
@@ -149,6 +149,17 @@ def n_modes_from_grid(options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
             f"model.n_modes={list(n_modes)} has {len(n_modes)} entries but the data is {grid.n_dims}-D ({grid!r}); "
             f"give one number for every axis or {grid.n_dims} numbers"
         )
+    return {}
+
+
+def grid_kinds_from_data(kinds: str | Sequence[str] | None, grid: Grid, option: str = "grid") -> dict[str, Any]:
+    """``{option: list(grid.kinds)}`` when the user left the kinds unset (``None``), ``{}`` when
+    they name the data grid's kinds. Raises :class:`ConfigError` naming ``option`` when they
+    contradict them (e.g. ``grid: vertex`` on periodic data)."""
+    if kinds is None:
+        return {option: list(grid.kinds)}
+    if expand_kinds(kinds, grid.n_dims, option) != grid.kinds:
+        raise ConfigError(f"{option}={kinds!r} contradicts the training data's grid kinds {list(grid.kinds)}")
     return {}
 
 

@@ -48,13 +48,12 @@ from neuralops.layers.mlp import MLP
 from neuralops.layers.pointwise import activation as activation_function
 from neuralops.layers.resample import (
     check_resample_method,
-    grid_kinds_from_data,
     grid_points,
     required_option,
     resample,
     sample_at_points,
 )
-from neuralops.models.base import NeuralOperator
+from neuralops.models.base import NeuralOperator, grid_kinds_from_data
 
 STRATEGIES = ("independent", "split_both", "split_branch", "split_trunk")
 BRANCH_KINDS = ("mlp", "cnn")

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.grid import COLATITUDE_KINDS, Grid
+from neuralops.grid import Grid
 from neuralops.layers.grid import DomainPadding, GridEmbedding, check_grid_kinds, interpolate
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip
-from neuralops.models.base import NeuralOperator, n_modes_from_grid
+from neuralops.models.base import NeuralOperator, grid_kinds_from_data, n_modes_from_grid
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import normalize_n_modes
 
@@ -35,12 +35,10 @@ see the README's resolution table)."""
 def fourier_grid_options(options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
     """What an FNO-type model takes from the data's grid, for options left unset (``None`` or
     absent): ``n_modes`` one entry per axis (:func:`~neuralops.models.base.n_modes_from_grid`),
-    ``grid`` = the data's kinds (one string when all axes agree), and ``domain_padding``
+    ``grid`` = the data's kinds (:func:`~neuralops.models.base.grid_kinds_from_data`, which also
+    refuses kinds that contradict the data), and ``domain_padding``
     :data:`DEFAULT_DOMAIN_PADDING` when an axis is not periodic, else 0."""
-    filled = n_modes_from_grid(options, grid)
-    kinds = list(grid.kinds)
-    if options.get("grid") is None:
-        filled["grid"] = kinds[0] if len(set(kinds)) == 1 and kinds[0] not in COLATITUDE_KINDS else kinds
+    filled = {**n_modes_from_grid(options, grid), **grid_kinds_from_data(options.get("grid"), grid)}
     if options.get("domain_padding") is None:
         filled["domain_padding"] = 0.0 if grid.periodic else DEFAULT_DOMAIN_PADDING
     return filled

@@ -35,8 +35,8 @@ from neuralops.errors import ConfigError
 from neuralops.grid import Grid, expand_kinds
 from neuralops.layers.config_checks import check_grid_shape
 from neuralops.layers.grid import GridKinds
-from neuralops.layers.resample import check_resample_method, grid_kinds_from_data, required_option, resample
-from neuralops.models.base import NeuralOperator, build, model_class, to_plain
+from neuralops.layers.resample import check_resample_method, required_option, resample
+from neuralops.models.base import NeuralOperator, build, grid_kinds_from_data, model_class, to_plain
 
 
 def _inner_config(model: Any) -> dict[str, Any]:
