@@ -43,7 +43,9 @@ def test_navier_stokes_window_task_trains_and_reports_every_resolution(repo_root
     splits = json.loads((tmp_path / "splits.json").read_text())
     assert splits["policy"] == "file" and splits["test"]["ids"] == [6, 7] and len(splits["train"]["sha256"]) == 64
     config = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert config["metadata"]["input_channels"] == ["w[t-1]", "w[t+0]"] and results["train_samples"] == 4 * 4
+    # the file stores the train split at 16 and 8 points: both are trained on (2 grids x 4 trajectories x 4 windows)
+    assert config["metadata"]["input_channels"] == ["w[t-1]", "w[t+0]"] and results["train_samples"] == 2 * 4 * 4
+    assert results["train_resolution"] == "16x16+8x8"
 
 
 def test_navier_stokes_rollout_reports_per_step_metrics(repo_root, ns_file, tmp_path):

@@ -201,3 +201,22 @@ def test_multi_resolution_training_runs_on_every_listed_grid(repo_root, burgers_
     assert results["train_resolution"] == "32+64"
     with pytest.raises(ConfigError, match="not both"):
         DataConfig.from_dict({"path": str(burgers_file), "train_resolution": 32, "train_resolutions": [32]})
+
+
+def test_grids_holding_some_training_samples_are_trained_on_by_default(tmp_path):
+    out = tmp_path / "darcy.h5"
+    args = ["darcy", "--samples", "10", "--val-fraction", "0.2", "--test-fraction", "0.2", "--resolutions", "9",
+            "--test-resolutions", "9", "17", "--train-subset", "17:3", "--no-progress", "--out", str(out)]
+    assert generate(args) == 0
+    data = DataConfig.from_dict({"path": str(out)})
+    views = train_views(data)
+    assert [v.file_shape for v in views] == [(9, 9), (17, 17)]
+    subset = open_split(data, "train", views[1], partial=True)
+    full = open_split(data, "train", views[0])
+    assert len(subset) == 3 and list(subset.sample_ids) == list(full.sample_ids[:3])
+    assert subset[2]["y"].shape == (1, 17, 17) and subset.grid == full.grid.resized(17)
+    with pytest.raises(DataFormatError, match="holds 3 of the 6 samples"):
+        open_split(data, "train", views[1])
+    assert [v.file_shape for v in train_views(DataConfig.from_dict({"path": str(out), "train_resolution": 9}))] == [(9, 9)]
+    with pytest.raises(SystemExit):
+        generate([*args[:-1], str(tmp_path / "other.h5"), "--train-subset", "17:7"])

@@ -43,10 +43,14 @@ def _resolutions_holding(header: FileHeader, ids: np.ndarray) -> list[Resolution
     return [res for res in header.resolutions.values() if res.rows_of(ids) is not None]
 
 
-def resolutions(path: str | os.PathLike, split: str = "test") -> list[tuple[int, ...]]:
-    """Grid shapes (points per axis) that hold every sample of ``split``, coarsest first."""
+def resolutions(path: str | os.PathLike, split: str = "test", partial: bool = False) -> list[tuple[int, ...]]:
+    """Grid shapes (points per axis) that hold every sample of ``split`` (``partial``: at least
+    one), coarsest first."""
     header = read_header(path)
-    return [res.shape for res in _resolutions_holding(header, _split_ids(header, split))]
+    ids = _split_ids(header, split)
+    if partial:
+        return [res.shape for res in header.resolutions.values() if np.isin(ids, res.index).any()]
+    return [res.shape for res in _resolutions_holding(header, ids)]
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -90,11 +94,13 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def select_resolution(header: FileHeader, split: str, resolution: int | Sequence[int] | None) -> ResolutionHeader:
+def select_resolution(
+    header: FileHeader, split: str, resolution: int | Sequence[int] | None, partial: bool = False
+) -> ResolutionHeader:
     """The resolution group serving ``split`` at ``resolution`` (``None``: the finest holding it).
 
     Raises :class:`DataFormatError` for a grid not in the file (listing those that are) or one
-    that holds only part of the split.
+    that holds only part of the split (none of it with ``partial=True``).
     """
     ids = _split_ids(header, split)
     holding = _resolutions_holding(header, ids)
@@ -107,6 +113,8 @@ def select_resolution(header: FileHeader, split: str, resolution: int | Sequence
         available = [r.shape for r in header.resolutions.values()]
         raise DataFormatError(f"{header.path}: resolution {shape} is not in the file; available resolutions: {available}")
     res = header.resolutions[shape]
+    if partial and np.isin(ids, res.index).any():
+        return res
     if res.rows_of(ids) is None:
         held = int(np.isin(ids, res.index).sum())
         raise DataFormatError(
@@ -128,6 +136,7 @@ class _StoredSplit:
         rdcc_nbytes: int | None,
         layout: str,
         remedy: str,
+        partial: bool = False,
     ) -> tuple[FileHeader, ResolutionHeader]:
         header = read_header(path)
         if header.metadata.layout != layout:
@@ -135,10 +144,12 @@ class _StoredSplit:
                 f"{header.path}: key '/@layout': this reader needs {layout!r} but the file holds "
                 f"{header.metadata.layout!r}; {remedy}"
             )
-        res = select_resolution(header, split, resolution)
+        res = select_resolution(header, split, resolution, partial)
         meta = header.metadata
         self._init_handle(header.path, rdcc_nbytes)
         ids = header.splits[split]
+        if partial:
+            ids = ids[np.isin(ids, res.index)]
         grid = Grid.from_file_attrs(meta.axes, res.coords, meta.grid, meta.boundary, f"{header.path}: key '/resolutions/{res.key}/coords'")
         self._describe(meta.name, grid, res.coords, header.attrs, ids, view)
         self.split = split
@@ -160,6 +171,9 @@ class OperatorDataset(_StoredSplit, PairSource):
         view: how the served grid derives from that stored resolution (default: as stored;
             see :mod:`neuralops.data.views`).
         rdcc_nbytes: HDF5 chunk-cache bytes per dataset (``None``: h5py's default).
+        partial: serve only the samples of the split that ``resolution`` holds (a grid that
+            stores a subset of the training samples, for multi-resolution training); otherwise
+            a grid must hold the whole split.
 
     ``ds[i]`` is ``{"x": FloatTensor (C_in, *grid), "y": FloatTensor (C_out, *grid)}`` for the
     global sample ``ds.sample_ids[i]``. Samples are in ascending global id, so ``ds[i]`` is the
@@ -189,9 +203,10 @@ class OperatorDataset(_StoredSplit, PairSource):
         resolution: int | Sequence[int] | None = None,
         view: ResolutionView = FILE_VIEW,
         rdcc_nbytes: int | None = None,
+        partial: bool = False,
     ):
         header, res = self._open_split(
-            path, split, resolution, view, rdcc_nbytes, "pairs", "open it with a task (data.task: one_shot, window or rollout)"
+            path, split, resolution, view, rdcc_nbytes, "pairs", "open it with a task (data.task: one_shot, window or rollout)", partial
         )
         self.input_channels = list(header.metadata.input_channels)
         self.output_channels = list(header.metadata.output_channels)
@@ -219,7 +234,7 @@ class TrajectoryFileSource(_StoredSplit, TrajectorySource):
     """One split of a neuralops trajectory file at one resolution (see :class:`TrajectorySource`).
 
     Args:
-        path, split, resolution, view, rdcc_nbytes: as for :class:`OperatorDataset`.
+        path, split, resolution, view, rdcc_nbytes, partial: as for :class:`OperatorDataset`.
 
     ``read_steps(i, steps)`` reads rows ``steps`` of ``/resolutions/<key>/trajectories`` for the
     global sample ``sample_ids[i]``: ``(n_steps, C, *grid)``. ``times`` come from ``/times``,
@@ -233,9 +248,10 @@ class TrajectoryFileSource(_StoredSplit, TrajectorySource):
         resolution: int | Sequence[int] | None = None,
         view: ResolutionView = FILE_VIEW,
         rdcc_nbytes: int | None = None,
+        partial: bool = False,
     ):
         header, res = self._open_split(
-            path, split, resolution, view, rdcc_nbytes, "trajectories", "it holds input/output pairs: use OperatorDataset (data.task: null)"
+            path, split, resolution, view, rdcc_nbytes, "trajectories", "it holds input/output pairs: use OperatorDataset (data.task: null)", partial
         )
         self.channels = list(header.metadata.channels)
         self.static_channels = []

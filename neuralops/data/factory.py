@@ -203,11 +203,22 @@ def train_view(cfg: DataConfig) -> ResolutionView:
 
 
 def train_views(cfg: DataConfig) -> list[ResolutionView]:
-    """The grids training draws batches from: :func:`train_view` alone, or one view per entry of
-    ``train_resolutions`` (stored grids of a neuralops file), in the listed order. The first is
-    the *primary* grid: the model's grid options, the normalizers and validation use it."""
+    """The grids training draws batches from, the *primary* grid first: it must hold the whole
+    train split, and the model's grid options, the normalizers and validation use it. The others
+    may store a subset of the training samples (``open_split(..., partial=True)``).
+
+    * ``train_resolutions`` listed: those stored grids, in that order;
+    * ``train_resolution`` (or ``train_stride``, or a foreign file): that one grid;
+    * neither, on a neuralops file: :func:`train_view` (the finest grid holding the whole train
+      split), then every other stored grid that holds training samples, coarsest first: a file
+      that stores training samples at several grids is trained on all of them.
+    """
     if cfg.train_resolutions is None:
-        return [train_view(cfg)]
+        primary = train_view(cfg)
+        if cfg.file_format != "neuralops" or cfg.train_resolution is not None or cfg.train_stride != 1:
+            return [primary]
+        others = [shape for shape in resolutions(cfg.path, "train", partial=True) if shape != primary.file_shape]
+        return [primary] + [ResolutionView("file", 1, shape) for shape in others]
     if cfg.file_format != "neuralops":
         raise ConfigError(f"data.train_resolutions applies to neuralops files with stored grids; {cfg.path} stores one grid")
     method = "file" if cfg.train_stride == 1 else cfg.resolution_method
@@ -242,15 +253,16 @@ def available_resolutions(cfg: DataConfig, split: str = "test") -> list[Resoluti
     return [ResolutionView("file", 1, grid) for grid in grids]
 
 
-def open_source(cfg: DataConfig, split: str, view: ResolutionView | None = None) -> PairSource | TrajectorySource:
-    """The raw reader of ``split`` at ``view`` (default: :func:`train_view`), before any task."""
+def open_source(cfg: DataConfig, split: str, view: ResolutionView | None = None, partial: bool = False) -> PairSource | TrajectorySource:
+    """The raw reader of ``split`` at ``view`` (default: :func:`train_view`), before any task;
+    ``partial``: of a neuralops file, only the samples of the split that the grid stores."""
     view = train_view(cfg) if view is None else view
     if cfg.file_format == "neuralops":
         if cfg.split_policy != "file":
             raise ConfigError(f"data.split={cfg.split_policy!r}: a neuralops file stores its own splits; use split: file (or auto)")
         layout = read_header(cfg.path).metadata.layout
         reader = OperatorDataset if layout == "pairs" else TrajectoryFileSource
-        return reader(cfg.path, split, view.file_shape, view, cfg.rdcc_nbytes)
+        return reader(cfg.path, split, view.file_shape, view, cfg.rdcc_nbytes, partial)
     splits = cfg.splits
     if split not in splits:
         raise ConfigError(f"unknown split {split!r}; splits of {cfg.path}: {sorted(splits)}")
@@ -267,14 +279,14 @@ def _checked_task(cfg: DataConfig, source: PairSource | TrajectorySource) -> str
     return cfg.task
 
 
-def open_split(cfg: DataConfig, split: str, resolution: ResolutionView | None = None) -> Dataset:
+def open_split(cfg: DataConfig, split: str, resolution: ResolutionView | None = None, partial: bool = False) -> Dataset:
     """The training-style dataset of ``split`` at ``resolution`` (default: the training grid).
 
     Pair data: the pair reader (``{"x", "y"}`` items). Trajectories: the task's dataset:
     :class:`OneShotTask` for ``one_shot``, :class:`WindowTask` for ``window`` and ``rollout``
     (a rollout model is trained on windows; evaluate it with :func:`open_rollout`).
     """
-    source = open_source(cfg, split, resolution)
+    source = open_source(cfg, split, resolution, partial)
     task = _checked_task(cfg, source)
     if task is None:
         return source

@@ -17,7 +17,9 @@ Time-dependent data (trajectories; coarser grids are exact subsamples of the fin
 
 Every split is generated on ``--resolutions`` unless ``--train-resolutions``,
 ``--val-resolutions`` or ``--test-resolutions`` give it its own grids; a grid then holds the
-samples of every split that asks for it. Generator-specific flags (listed per generator in
+samples of every split that asks for it. ``--train-subset 33:250`` also stores the first 250
+training samples on the 33-point grid (for ``data.train_resolutions=[17, 33]``, multi-resolution
+training without the cost of every sample on the finer grid). Generator-specific flags (listed per generator in
 ``--help``) come from each generator's options dataclass; a flag that the chosen generator does
 not take is a usage error. The file is written atomically and an existing file is kept unless
 ``--overwrite`` is given.
@@ -66,6 +68,13 @@ def _points(text: str) -> int:
     if value < MIN_POINTS:
         raise argparse.ArgumentTypeError(f"a grid needs at least {MIN_POINTS} points per axis, got {value}")
     return value
+
+
+def _subset(text: str) -> tuple[int, int]:
+    points, sep, count = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected POINTS:COUNT, e.g. 33:250, got {text!r}")
+    return _points(points), _count(count)
 
 
 def _count(text: str) -> int:
@@ -151,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{split}-resolutions", type=_points, nargs="+", metavar="N",
             help=f"grids for the {split} split only (default: --resolutions)",
         )
+    parser.add_argument(
+        "--train-subset", type=_subset, nargs="+", default=[], metavar="N:COUNT",
+        help="also store the first COUNT training samples on the N-point grid (multi-resolution training)",
+    )
     parser.add_argument("--val-fraction", type=_fraction, default=0.1, help="fraction of samples in val (default 0.1)")
     parser.add_argument("--test-fraction", type=_fraction, default=0.1, help="fraction of samples in test (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
@@ -175,6 +188,10 @@ def request_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser)
         grids = getattr(args, f"{split}_resolutions") or args.resolutions
         for n in set(grids):
             held.setdefault(n, []).append(ids)
+    for n, count in args.train_subset:
+        if count > len(splits["train"]):
+            parser.error(f"--train-subset {n}:{count}: the train split has only {len(splits['train'])} samples")
+        held.setdefault(n, []).append(splits["train"][:count])
     samples_at = {n: np.unique(np.concatenate(parts)) for n, parts in sorted(held.items())}
     return GenerationRequest(
         out=args.out,

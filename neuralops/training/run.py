@@ -81,7 +81,7 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     path = data.path
     views = train_views(data)
     view = views[0]  # the primary grid: model grid options, normalizers, validation
-    train_sets = [open_split(data, "train", v) for v in views]
+    train_sets = [open_split(data, "train", v, partial=i > 0) for i, v in enumerate(views)]
     train_set = train_sets[0]
     train_label = "+".join(grid_label(s.grid_shape) for s in train_sets)  # "17x17", or "17x17+33x33"
     val_set = open_split(data, "val", view) if holds(data, "val", view) else None
