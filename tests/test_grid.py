@@ -139,14 +139,21 @@ def test_fno_gives_the_same_function_at_shared_points(kind, coarse, fine, step, 
             assert (drifting(bump[fine])[..., ::step] - drifting(bump[coarse])).norm() / y_coarse.norm() > 1e-2
 
 
-def test_output_shape_matches_the_model_run_on_the_finer_grid():
-    """On a vertex grid, super-resolving with output_shape evaluates the same band-limited spectral
-    output as running on the fine input (exact for a band-limited input, linear model)."""
-    model = _bump_fno("vertex", 0.25)
-    x = {n: torch.linspace(0, 1, n, dtype=torch.float64) for n in (17, 33)}
-    field = {n: (torch.sin(2 * math.pi * v) * torch.sin(math.pi * v))[None, None] for n, v in x.items()}
+@pytest.mark.parametrize("kind,coarse,fine,step,offset", [("vertex", 17, 33, 2, 0), ("cell", 16, 48, 3, 1)])
+def test_output_shape_evaluates_the_physical_points_of_the_finer_grid(kind, coarse, fine, step, offset):
+    """Super-resolving with output_shape gives, at the points the two grids share, the coarse
+    grid's own output (vertex 17 -> 33; cell 16 -> 48, whose every third centre is a 16-cell
+    centre): the output points sit where the grid kind puts them."""
+    model = _bump_fno(kind, 0.25)
+    coords = torch.as_tensor(GridAxis("x", kind, coarse).coords)
+    field = (torch.exp(-(((coords - 0.45) / 0.12) ** 2)))[None, None]
     with torch.no_grad():
-        assert torch.allclose(model(field[17], output_shape=(33,))[..., ::2], model(field[17]), atol=1e-10)
+        fine_out = model(field, output_shape=(fine,))
+        assert torch.allclose(fine_out[..., offset::step], model(field), atol=1e-10)
+        if kind == "cell":  # the same model evaluated as if the grid were vertex-like (no shift) misses them
+            shifted = model.blocks[0].conv(model.padding.pad(model.lifting(field)), output_shape=model.padding.padded_shape((fine,)))
+            unshifted = model.projection(model.padding.crop(shifted, (fine,)))
+            assert not torch.allclose(unshifted[..., offset::step], model(field), atol=1e-3)
 
 
 def test_linear_interpolation_is_exact_for_linear_fields_on_each_kind():

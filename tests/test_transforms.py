@@ -156,3 +156,43 @@ def test_sht_keeps_exactly_the_degrees_the_grid_resolves():
 def test_weight_layout_must_fit_the_transform():
     with pytest.raises(ConfigError, match="does not fit"):
         SpectralConv(2, 2, (4, 4), weight=DenseSpectralWeight(2, 2, (4, 4)), transform="dct")
+
+
+@pytest.mark.parametrize("method", ["matmul", "fft"])
+def test_fourier_inverse_at_shifted_points_matches_a_direct_sum(method):
+    """``inverse(..., offset)`` evaluates the band-limited series at ``(j + offset)/n`` per axis:
+    checked against an explicit float64 sum of the same coefficients."""
+    from neuralops.spectral.modes import kept_modes
+    from neuralops.spectral.transforms import FourierTransform, signed_frequencies
+
+    torch.manual_seed(0)
+    modes = kept_modes([3, 4], (12, 10), (24, 15))
+    block = torch.randn(2, 1, modes[0].count, modes[1].n_pos, dtype=torch.complex128)
+    offset = (-0.25, 0.4)
+    out = FourierTransform(method).inverse(block, modes, (24, 15), offset)
+    kx = signed_frequencies(modes[0].n_pos, modes[0].n_neg)
+    ky = torch.arange(modes[1].n_pos, dtype=torch.float64)
+    x = (torch.arange(24, dtype=torch.float64) + offset[0]) / 24
+    y = (torch.arange(15, dtype=torch.float64) + offset[1]) / 15
+    ex = torch.exp(2j * math.pi * torch.outer(x, kx))  # (24, Kx)
+    ey = torch.exp(2j * math.pi * torch.outer(y, ky))  # (15, Ky)
+    weight = torch.full((len(ky),), 2.0, dtype=torch.float64)
+    weight[0] = 1.0  # the real inverse counts each positive last-axis frequency with its conjugate
+    reference = torch.einsum("xk,bckl,yl,l->bcxy", ex, block, ey, weight.to(torch.complex128)).real
+    assert torch.allclose(out, reference, atol=1e-11)
+
+
+def test_spectral_conv_output_offset_is_the_same_on_both_execution_paths():
+    """The GEMM chain (every axis by DFT matrix) and the staged FFT path shift the output alike."""
+    torch.manual_seed(1)
+    layer = SpectralConv(3, 2, [3, 4]).double()
+    x = torch.randn(2, 3, 16, 12, dtype=torch.float64)
+    chain = layer(x, output_shape=(48, 36), output_offset=(-1.0, 0.3))
+    layer.transform = type(layer.transform)("fft")
+    staged = layer(x, output_shape=(48, 36), output_offset=(-1.0, 0.3))
+    assert torch.allclose(chain, staged, atol=1e-11)
+    # an offset of a whole output point is the unshifted output moved by one point (periodic)
+    plain = layer(x, output_shape=(48, 36), output_offset=(0.0, 0.3))
+    assert torch.allclose(chain[:, :, 1:], plain[:, :, :-1], atol=1e-11)
+    with pytest.raises(ConfigError, match="output_offset needs the Fourier transform"):
+        SpectralConv(3, 2, [3, 4], transform="dct").double()(x, output_shape=(48, 36), output_offset=(0.5, 0.0))

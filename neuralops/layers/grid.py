@@ -153,7 +153,9 @@ def index_positions(u: torch.Tensor, n: int, kind: str) -> torch.Tensor:
     return position.clamp(0, len(nodes) - 1)
 
 
-def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex") -> torch.Tensor:
+def interpolate(
+    x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex", offset: Sequence[float] | None = None
+) -> torch.Tensor:
     """Linear interpolation, axis by axis, of ``x: (B, C, *grid)`` onto ``(B, C, *shape)``
     between grids of the same kind(s) on the same domain.
 
@@ -166,15 +168,17 @@ def interpolate(x: torch.Tensor, shape: Sequence[int], kind: GridKinds = "vertex
     """
     shape = tuple(int(s) for s in shape)
     grid = tuple(x.shape[2:])
-    if grid == shape:
+    offset = tuple(float(o) for o in offset) if offset is not None else (0.0,) * len(grid)
+    if grid == shape and not any(offset):
         return x
-    if len(shape) != len(grid):
-        raise ConfigError(f"cannot interpolate a {len(grid)}-D grid {grid} onto a {len(shape)}-D grid {shape}")
-    for axis, (n_in, n_out, k) in enumerate(zip(grid, shape, expand_kinds(kind, len(grid)))):
-        if n_in == n_out:
+    if len(shape) != len(grid) or len(offset) != len(grid):
+        raise ConfigError(f"cannot interpolate a {len(grid)}-D grid {grid} onto a {len(shape)}-D grid {shape} (offset {list(offset)})")
+    for axis, (n_in, n_out, k, shift) in enumerate(zip(grid, shape, expand_kinds(kind, len(grid)), offset)):
+        if n_in == n_out and not shift:
             continue
         dim = axis + 2
-        pos = index_positions(coordinates(n_out, k, torch.float64, x.device), n_in, k)
+        targets = coordinates(n_out, k, torch.float64, x.device) + shift / max(intervals(n_out, k), 1)
+        pos = index_positions(targets, n_in, k)
         lower = pos.floor()
         frac = (pos - lower).to(x.dtype).view((-1,) + (1,) * (x.ndim - dim - 1))
         lo = lower.long()

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
-from neuralops.grid import Grid
+from neuralops.grid import Grid, expand_kinds
 from neuralops.layers.grid import DomainPadding, GridEmbedding, check_grid_kinds, interpolate
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip
 from neuralops.models.base import NeuralOperator, grid_kinds_from_data, n_modes_from_grid
@@ -66,18 +66,26 @@ class FourierBlock(nn.Module):
         self.act = activation(activation_name)
 
     @staticmethod
-    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int], offset: Sequence[float] | None) -> torch.Tensor | None:
         # Blocks run on the padded domain, which the spectral layers see as one period: the
-        # skip paths are interpolated on the same periodic grid as the spectral output.
+        # skip paths are interpolated on the same periodic sampling as the spectral output.
         if module is None:
             return None
-        return interpolate(module(x), shape, "periodic")
+        return interpolate(module(x), shape, "periodic", offset)
 
-    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None, last: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        output_shape: Sequence[int] | None = None,
+        last: bool = False,
+        output_offset: Sequence[float] | None = None,
+    ) -> torch.Tensor:
+        """``x: (B, C, *grid)`` -> ``(B, C, *grid)``, or ``(B, C, *output_shape)`` with the output
+        points shifted by ``output_offset`` output spacings per axis (see :class:`SpectralConv`)."""
         shape = tuple(x.shape[2:]) if output_shape is None else tuple(output_shape)
-        skip = self._resampled(self.skip, x, shape)
-        mlp_skip = self._resampled(self.channel_mlp_skip, x, shape)
-        y = self.conv(x, output_shape=output_shape)
+        skip = self._resampled(self.skip, x, shape, output_offset)
+        mlp_skip = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
+        y = self.conv(x, output_shape=output_shape, output_offset=output_offset)
         if skip is not None:
             y = y + skip
         if self.channel_mlp is not None:
@@ -101,12 +109,18 @@ def projection_layer(hidden_channels: int, out_channels: int, ratio: float, acti
     return ChannelMLP(hidden_channels, out_channels, max(int(round(ratio * hidden_channels)), 1), activation_name)
 
 
-def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, last_output_shape: Sequence[int] | None) -> torch.Tensor:
+def run_blocks(
+    blocks: nn.ModuleList, x: torch.Tensor, last_output_shape: Sequence[int] | None, last_output_offset: Sequence[float] | None = None
+) -> torch.Tensor:
     """Apply Fourier-type blocks in order; only the last evaluates on ``last_output_shape``
-    (None: the input grid) and skips the final activation."""
+    (None: the input grid), with its points shifted by ``last_output_offset``, and skips the
+    final activation."""
     last = len(blocks) - 1
     for i, block in enumerate(blocks):
-        x = block(x, output_shape=last_output_shape if i == last else None, last=i == last)
+        if i == last:
+            x = block(x, output_shape=last_output_shape, last=True, output_offset=last_output_offset)
+        else:
+            x = block(x)
     return x
 
 
@@ -194,6 +208,15 @@ class FNO(NeuralOperator, name="fno"):
         )
         self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
 
+    def _output_offset(self, grid_in: Sequence[int], grid_out: Sequence[int]) -> tuple[float, ...] | None:
+        """Where the output grid's points sit, in output spacings, relative to the sampling of the
+        padded period that starts at the input's first point: ``(1 - n_out/n_in)/2`` on a cell
+        axis (its first centre is half an output cell into the domain, the input's half an input
+        cell), 0 on vertex, periodic and colatitude axes, whose first point is the domain start."""
+        kinds = expand_kinds(self.padding.kind, len(grid_in))
+        offset = tuple(0.5 * (1.0 - n_out / n_in) if k == "cell" else 0.0 for k, n_in, n_out in zip(kinds, grid_in, grid_out))
+        return offset if any(offset) else None
+
     @classmethod
     def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
         """``grid`` (the data's kinds), ``n_modes`` (one number → one per axis) and
@@ -207,6 +230,9 @@ class FNO(NeuralOperator, name="fno"):
         if self.embedding is not None:
             x = self.embedding(x)
         x = self.padding.pad(self.lifting(x))
-        x = run_blocks(self.blocks, x, self.padding.padded_shape(grid_out) if grid_out != grid_in else None)
+        if grid_out == grid_in:
+            x = run_blocks(self.blocks, x, None)
+        else:
+            x = run_blocks(self.blocks, x, self.padding.padded_shape(grid_out), self._output_offset(grid_in, grid_out))
         x = self.padding.crop(x, grid_out)
         return self.projection(x)

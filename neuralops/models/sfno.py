@@ -44,7 +44,7 @@ class SphericalBlock(FourierBlock):
     """A :class:`FourierBlock` whose skip paths are resampled by spherical-harmonic interpolation."""
 
     @staticmethod
-    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor | None:
+    def _resampled(module: nn.Module | None, x: torch.Tensor, shape: Sequence[int], offset: Sequence[float] | None) -> torch.Tensor | None:
         if module is None:
             return None
         return sphere_resample(module(x), shape)

@@ -19,7 +19,7 @@ from neuralops.spectral.precision import (
     float32_transform_input,
     transform_precision,
 )
-from neuralops.spectral.transforms import build_transform
+from neuralops.spectral.transforms import FourierTransform, build_transform
 from neuralops.spectral.weights import SpectralWeight, build_spectral_weight, contract_modes
 
 
@@ -54,9 +54,11 @@ class SpectralConv(nn.Module):
         transform: name of the transform: ``"fft"``, ``"dct"`` or ``"sht"``.
         bias: add a learned per-channel constant after the inverse transform.
 
-    Shapes: ``forward(x: (B, Cin, *grid), output_shape=None) -> (B, Cout, *grid)`` or
-    ``(B, Cout, *output_shape)``. Any grid works: a grid finer than the modes keeps them all,
-    a coarser one keeps those it represents.
+    Shapes: ``forward(x: (B, Cin, *grid), output_shape=None, output_offset=None) -> (B, Cout, *grid)``
+    or ``(B, Cout, *output_shape)``. Any grid works: a grid finer than the modes keeps them all,
+    a coarser one keeps those it represents. ``output_offset`` (Fourier transform only) shifts
+    the output points by a fraction of the output spacing per axis, e.g. to the cell centres of
+    another grid (:class:`~neuralops.spectral.transforms.FourierTransform.inverse`).
 
     Precision: see :mod:`neuralops.spectral.precision` (transforms always in float32; the
     contraction in the autocast dtype on CUDA).
@@ -104,7 +106,9 @@ class SpectralConv(nn.Module):
                 f"(mode_axes={list(mode_axes)}, real={real}; an axis may also be 'shared')"
             )
 
-    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, output_shape: Sequence[int] | None = None, output_offset: Sequence[float] | None = None
+    ) -> torch.Tensor:
         if x.ndim != self.n_dims + 2 or x.shape[1] != self.in_channels:
             raise InputShapeError(
                 f"SpectralConv expects (batch, {self.in_channels}, *grid) with a {self.n_dims}-D grid, "
@@ -113,18 +117,20 @@ class SpectralConv(nn.Module):
         grid_in = tuple(x.shape[2:])
         grid_out = grid_in if output_shape is None else tuple(int(s) for s in output_shape)
         modes = self._kept_modes(self.n_modes, grid_in, grid_out)
+        if output_offset is not None and not isinstance(self.transform, FourierTransform):
+            raise ConfigError(f"output_offset needs the Fourier transform; this layer uses {self.transform.name!r}")
         input_dtype = x.dtype
         low_precision = contraction_dtype(x.device)
         with transform_precision(x.device):
             x = float32_transform_input(x)
             matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
             if matrix_axes is not None and matrix_axes(modes, grid_in, grid_out):
-                y = self._gemm_chain(x, modes, grid_out, low_precision)
+                y = self._gemm_chain(x, modes, grid_out, low_precision, output_offset)
             else:
-                y = self._staged(x, modes, grid_out, low_precision)
+                y = self._staged(x, modes, grid_out, low_precision, output_offset)
         return y.to(input_dtype) if input_dtype in HALF_DTYPES else y
 
-    def _gemm_chain(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None) -> torch.Tensor:
+    def _gemm_chain(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None, offset: Sequence[float] | None = None) -> torch.Tensor:
         """The Fourier layer as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`): with
         the weight's stacked form, or with its own contraction when it has none or contracts more
         cheaply without forming it (then in float32 even under a low-precision autocast, unless
@@ -133,9 +139,9 @@ class SpectralConv(nn.Module):
         if stacked is None and low_precision is not None and SHARED not in self.weight.mode_axes:
             stacked = stack_complex_weight(self.weight.dense(modes))
         contract = None if stacked is not None else partial(self.weight, modes=modes)
-        return fourier_gemm_conv(x, modes, grid_out, stacked, contract, self.bias, low_precision)
+        return fourier_gemm_conv(x, modes, grid_out, stacked, contract, self.bias, low_precision, offset)
 
-    def _staged(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None) -> torch.Tensor:
+    def _staged(self, x: torch.Tensor, modes, grid_out, low_precision: torch.dtype | None, offset: Sequence[float] | None = None) -> torch.Tensor:
         """Transform, contraction and inverse as separate steps (any transform and weight)."""
         coefficients = self.transform.forward(x, modes)
         if low_precision is None:
@@ -143,7 +149,10 @@ class SpectralConv(nn.Module):
         else:
             contract = partial(contract_dense_low_precision, dtype=low_precision)
             coefficients = contract_modes(coefficients, self.weight.dense(modes), self.weight.mode_axes, contract)
-        y = self.transform.inverse(coefficients, modes, grid_out)
+        if offset is None:
+            y = self.transform.inverse(coefficients, modes, grid_out)
+        else:
+            y = self.transform.inverse(coefficients, modes, grid_out, offset)
         if self.bias is not None:
             y = y + self.bias.view((1, -1) + (1,) * self.n_dims)
         return y

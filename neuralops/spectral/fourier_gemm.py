@@ -188,6 +188,7 @@ def fourier_gemm_conv(
     contract: Callable[[torch.Tensor], torch.Tensor] | None = None,
     bias: torch.Tensor | None = None,
     dtype: torch.dtype | None = None,
+    offset: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """Spectral convolution with the Fourier transform, every axis by truncated DFT matrices.
 
@@ -204,6 +205,8 @@ def fourier_gemm_conv(
         bias: ``(Cout,)`` added to every output point, or None.
         dtype: real dtype of the stacked contraction (e.g. ``torch.bfloat16`` under autocast);
             the transforms, and ``contract``, run in the dtype of ``x``.
+        offset: per axis, evaluate the output at the points ``j + offset[d]`` of ``grid_out`` (in
+            units of its spacing; default 0), as :meth:`FourierTransform.inverse`.
 
     Returns ``(B, Cout, *grid_out)``, the same values as the FFT path (the unit-period
     coefficients of :mod:`neuralops.spectral.transforms`).
@@ -211,6 +214,7 @@ def fourier_gemm_conv(
     if (stacked_weight is None) == (contract is None):
         raise ValueError("fourier_gemm_conv needs exactly one of stacked_weight and contract")
     d = len(modes)
+    offset = tuple(float(o) for o in offset) if offset is not None else (0.0,) * d
     batch, c_in = x.shape[:2]
     grid_in = tuple(x.shape[2:])
     counts = [sel.count for sel in modes[:-1]] + [modes[-1].n_pos]
@@ -267,7 +271,7 @@ def fourier_gemm_conv(
         sel, n = modes[axis], int(grid_out[axis])
         target = _Expanded((2, sel.count, 2, *counts[axis + 1 :], *rest), in_dim=0, out_dim=2)
         y = _repack(y, _Split(y.shape, split_dim), target)
-        matrix = dft_matrix("inverse_split", n, sel.n_pos, sel.n_neg, real_dtype, device)
+        matrix = dft_matrix("inverse_split", n, sel.n_pos, sel.n_neg, real_dtype, device, offset[axis])
         rest = rest + (n,)
         y = torch.mm(y.view(2 * sel.count, -1).t(), matrix).view(2, *counts[axis + 1 :], *rest)
         split_dim = 0
@@ -275,5 +279,5 @@ def fourier_gemm_conv(
         y = _repack(y, _Split(y.shape, split_dim), _Plain((2, k_last, batch, c_out), 0))
     n_out = int(grid_out[-1])
     coefficients = y.view(2 * k_last, -1).t()  # rows (B, Cout, N_1..N_{d-1})
-    out = torch.mm(coefficients, dft_matrix("inverse_last", n_out, k_last, 0, real_dtype, device))
+    out = torch.mm(coefficients, dft_matrix("inverse_last", n_out, k_last, 0, real_dtype, device, offset[-1]))
     return out.view(batch, c_out, *grid_out)

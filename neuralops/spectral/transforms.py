@@ -68,7 +68,9 @@ def signed_frequencies(n_pos: int, n_neg: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=512)
-def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def dft_matrix(
+    kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, device: torch.device, offset: float = 0.0
+) -> torch.Tensor:
     """Truncated DFT matrices of the unit-period Fourier series on ``n`` points (cached).
 
     * ``"forward_last"``: real ``(n, 2·n_pos)``, ``x @ M = [Re x̂ | Im x̂]`` for frequencies
@@ -81,9 +83,13 @@ def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, de
       imaginary parts.
     * ``"inverse_split"``: real ``(2K, n)``, the same of the transposed ``"inverse"``.
 
-    ``dtype`` is the real dtype; complex matrices use the matching complex dtype.
+    ``dtype`` is the real dtype; complex matrices use the matching complex dtype. ``offset``
+    (inverse kinds only) evaluates at the points ``j + offset`` instead of ``j``, in units of the
+    grid spacing: the band-limited function on a grid shifted by a fraction of a cell.
     """
-    points = torch.arange(n, dtype=torch.float64)
+    if offset and kind.startswith("forward"):
+        raise ValueError(f"dft_matrix: an offset applies to the inverse kinds, not {kind!r}")
+    points = torch.arange(n, dtype=torch.float64) + offset
     if kind in ("forward_last", "inverse_last"):
         angle = 2 * math.pi * torch.outer(points, torch.arange(n_pos, dtype=torch.float64)) / n  # (n, n_pos)
         if kind == "forward_last":
@@ -102,6 +108,15 @@ def dft_matrix(kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, de
     if kind.endswith("_split"):
         return torch.cat([matrix.real, matrix.imag]).to(dtype=dtype, device=device)
     return (matrix if kind == "forward" else matrix.T).to(dtype=complex_dtype, device=device)
+
+
+def _shifted(y: torch.Tensor, dim: int, frequencies: torch.Tensor, shift: float) -> torch.Tensor:
+    """Coefficients of the same function translated by ``-shift`` periods along ``dim``, so the
+    inverse evaluates it at the points ``j/n + shift``: ``ŷ_k e^{2πik·shift}`` (unchanged for 0)."""
+    if not shift:
+        return y
+    phase = torch.polar(torch.ones_like(frequencies), 2 * math.pi * shift * frequencies).to(device=y.device, dtype=y.dtype)
+    return y * phase.view((-1,) + (1,) * (-dim - 1))
 
 
 def along(y: torch.Tensor, dim: int, matrix: torch.Tensor) -> torch.Tensor:
@@ -158,21 +173,31 @@ class FourierTransform:
                 y = gather_axis(torch.fft.fft(y, dim=dim, norm="forward"), dim, sel.n_pos, sel.n_neg)
         return y
 
-    def inverse(self, block: torch.Tensor, modes: Sequence[AxisModes], grid_out: Sequence[int]) -> torch.Tensor:
-        """Kept coefficients ``(B, C, *K)`` -> real values ``(B, C, *grid_out)``."""
+    def inverse(
+        self, block: torch.Tensor, modes: Sequence[AxisModes], grid_out: Sequence[int], offset: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        """Kept coefficients ``(B, C, *K)`` -> real values ``(B, C, *grid_out)``.
+
+        ``offset``: per axis, evaluate at the points ``j + offset[d]`` of the output grid (in
+        units of its spacing) instead of ``j`` (matrix path: shifted DFT matrices; FFT path: the
+        equivalent phase ``e^{2πik·offset/n}`` on the coefficients).
+        """
         d = len(modes)
+        offset = tuple(float(o) for o in offset) if offset is not None else (0.0,) * d
         real_dtype = block.real.dtype
         y = block
         for axis in range(d - 1):
             dim, sel, size = axis - d, modes[axis], int(grid_out[axis])
             if self._matmul(sel.count, size):
-                y = along(y, dim, dft_matrix("inverse", size, sel.n_pos, sel.n_neg, real_dtype, y.device))
+                y = along(y, dim, dft_matrix("inverse", size, sel.n_pos, sel.n_neg, real_dtype, y.device, offset[axis]))
             else:
+                y = _shifted(y, dim, signed_frequencies(sel.n_pos, sel.n_neg), offset[axis] / size)
                 y = torch.fft.ifft(scatter_axis(y, dim, sel.n_pos, sel.n_neg, size), dim=dim, norm="forward")
         n, n_last = int(grid_out[-1]), modes[-1].n_pos
         if self._matmul(n_last, n):
             stacked = torch.cat([y.real, y.imag], dim=-1)
-            return torch.matmul(stacked, dft_matrix("inverse_last", n, n_last, 0, real_dtype, y.device))
+            return torch.matmul(stacked, dft_matrix("inverse_last", n, n_last, 0, real_dtype, y.device, offset[-1]))
+        y = _shifted(y, -1, signed_frequencies(n_last, 0), offset[-1] / n)
         return torch.fft.irfft(real_dc_column(y), n=n, dim=-1, norm="forward")
 
 
