@@ -271,11 +271,12 @@ class Grid:
         """The grid of a foreign file that states coordinates and which axes are periodic, but
         not where its points sit in the cells.
 
-        A periodic axis is ``periodic``. Otherwise the first coordinate decides: a half-integer
-        multiple of the spacing (``x_0 = a + h/2`` with the domain start ``a`` a multiple of
-        ``h``, as for ``linspace``-made cell centres) is ``cell``, anything else ``vertex``. On a
-        sphere (``sphere=True``, axes colatitude then longitude) the first axis is
-        ``equiangular`` when it holds both poles and ``legendre_gauss`` otherwise.
+        A periodic axis is ``periodic``. Otherwise the points are read as vertices (domain
+        ``[x_0, x_{n-1}]``) or as cell centres (domain ``[x_0 - h/2, x_{n-1} + h/2]``), whichever
+        gives the domain whose ends need fewer decimal digits (``linspace(-1, 1, n)`` is
+        vertex, ``(j + 1/2)/n`` is cell); a tie is vertex. On a sphere (``sphere=True``, axes
+        colatitude then longitude) the first axis is ``equiangular`` when it holds both poles and
+        ``legendre_gauss`` otherwise.
         """
         names = list(coords)
         axes = []
@@ -288,8 +289,8 @@ class Grid:
                 kind = "periodic"
             else:
                 h = (c[-1] - c[0]) / max(len(c) - 1, 1)
-                offset = (c[0] / h) % 1.0 if h > 0 else 0.0
-                kind = "cell" if abs(offset - 0.5) < 1e-3 else "vertex"
+                as_cell = _decimals(c[0] - h / 2, c[-1] + h / 2, h)
+                kind = "cell" if h > 0 and as_cell < _decimals(c[0], c[-1], h) else "vertex"
             axes.append(GridAxis.from_coords(name, kind, c, boundary, where))
         return cls(axes)
 
@@ -369,6 +370,16 @@ class Grid:
 
     def __repr__(self) -> str:
         return "Grid(" + "; ".join(str(a) for a in self.axes) + ")"
+
+
+def _decimals(start: float, end: float, spacing: float) -> int:
+    """Decimal digits needed to write both ends of a domain to within 1e-4 of its spacing (at
+    most 9): how "round" a candidate domain is, for :meth:`Grid.infer`."""
+    tolerance = 1e-4 * abs(spacing) if spacing else 1e-12
+    for digits in range(10):
+        if all(abs(v - round(v, digits)) <= tolerance for v in (start, end)):
+            return digits
+    return 9
 
 
 def expand_kinds(kind: str | Sequence[str], n_dims: int, option: str = "grid") -> tuple[str, ...]:

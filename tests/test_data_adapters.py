@@ -85,6 +85,8 @@ def test_pdebench_1d_tensor_reads_exactly_with_t_plus_one_quirk(burgers_1d):
     for i in (0, 7, N - 1):
         np.testing.assert_array_equal(source.read_steps(i, slice(0, T))[:, 0], tensor[i])
     np.testing.assert_array_equal(source.coords["x"], (np.arange(X) + 0.5) / X)
+    # a periodic family: one period of length 1 sampled at the stored points
+    assert source.grid.kinds == ("periodic",) and source.grid.axes[0].length == pytest.approx(1.0)
 
 
 def test_pdebench_cfd_stacks_fields_in_pdebench_order(cfd_2d):
@@ -114,6 +116,7 @@ def test_pdebench_h5_groups_read_exactly_with_y_x_axes(diff_react_h5):
     source = info.open(np.arange(10), FILE_VIEW, None)
     np.testing.assert_array_equal(source.read_steps(4, slice(0, T)), np.moveaxis(data["0004"], -1, 1))
     np.testing.assert_array_equal(source.coords["y"], np.linspace(-1, 1, Y, dtype=np.float32))
+    assert source.grid.kinds == ("vertex", "vertex") and source.grid.axes[0].length == pytest.approx(2.0)
     cfg = DataConfig.from_dict({"path": str(path), "split": "pdebench", "task": "window", "val_fraction": 0.0})
     assert cfg.splits["test"].tolist() == [9]  # .h5: the last 10% of the sorted groups
 
@@ -190,6 +193,8 @@ def test_well_fields_read_exactly_with_names_coords_and_attrs(well_file):
     np.testing.assert_array_equal(source.read_steps(1, slice(0, TW)), expected)
     np.testing.assert_array_equal(source.read_static(1), np.broadcast_to(mask[None, :, None], (1, W, H)))
     np.testing.assert_array_equal(source.coords["y"], np.linspace(0, 2, H))
+    # x is named by a periodic boundary condition, y by none (its coordinates include both ends)
+    assert source.grid.kinds == ("periodic", "vertex") and source.grid.axes[1].length == pytest.approx(2.0)
     np.testing.assert_array_equal(source.times, np.linspace(0, 1.5, TW))
     attrs = source.attrs
     assert attrs["name"] == "shear_flow" and attrs["param.Reynolds"] == 1e4 and attrs["scalar.viscosity"] == 0.25

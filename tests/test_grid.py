@@ -76,6 +76,10 @@ def test_grid_from_coordinates_infer_round_trip_and_repr():
     assert (cell.start, cell.length, cell.size) == pytest.approx((-1.0, 3.0, 8))
     inferred = Grid.infer({"x": (np.arange(8) + 0.5) / 8, "y": np.linspace(0, 2, 5), "z": np.arange(6) / 6}, [False, False, True], "wall")
     assert inferred.kinds == ("cell", "vertex", "periodic")
+    # an even number of points symmetric about 0 is still a vertex grid; float32 cell centres are cells
+    symmetric = Grid.infer({"x": np.linspace(-1, 1, 6, dtype=np.float32), "y": ((np.arange(128) + 0.5) / 128).astype(np.float32)},
+                           [False, False], "unknown")
+    assert symmetric.kinds == ("vertex", "cell") and symmetric.axes[1].length == pytest.approx(1.0)
     assert Grid.from_dict(json.loads(json.dumps(inferred.to_dict()))) == inferred
     assert "8 cell points on [0, 1]" in repr(inferred)
     assert inferred.resized(16).axes[0].coords[0] == pytest.approx(1 / 32)
