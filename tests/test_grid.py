@@ -231,3 +231,30 @@ def test_grids_holding_some_training_samples_are_trained_on_by_default(tmp_path)
     assert [v.file_shape for v in train_views(DataConfig.from_dict({"path": str(out), "train_resolution": 9}))] == [(9, 9)]
     with pytest.raises(SystemExit):
         generate([*args[:-1], str(tmp_path / "other.h5"), "--train-subset", "17:7"])
+
+
+def test_padded_vertex_quadrature_integrates_the_domain_and_the_padding_separately():
+    """With data 1 on the domain and c in the padding, the weighted sum of a padded vertex axis
+    is the exact integral 1 + c·f at every resolution (unweighted: 1 + h more for the data)."""
+    pad = DomainPadding(0.25, "vertex")
+    for n in (9, 17, 33, 65):
+        c = float(torch.rand(1))
+        field = torch.cat([torch.ones(n, dtype=torch.float64), torch.full((pad.amount(n),), c, dtype=torch.float64)])
+        w = pad.quadrature_weights((n,), torch.float64)
+        assert float((w * field).sum()) / (n - 1) == pytest.approx(1 + 0.25 * c, rel=1e-13)
+    assert DomainPadding(0.25, "cell").quadrature_weights((16, 16), torch.float64) is None
+    assert DomainPadding(0.0, "vertex").quadrature_weights((17,), torch.float64) is None
+
+
+def test_fno_output_converges_at_second_order_on_an_input_that_does_not_vanish_at_the_ends():
+    """The field jumps between the data and the padding at the domain's ends; the quadrature
+    weights make the same-point outputs on 17/33/65/129 vertex points converge at second order."""
+    model = _bump_fno("vertex", 0.25)
+    with torch.no_grad():
+        out = {}
+        for n in (17, 33, 65, 129):
+            x = torch.linspace(0, 1, n, dtype=torch.float64)
+            out[n] = model((1 + 0.5 * torch.cos(3 * x))[None, None])
+    gaps = [float((out[2 * n - 1][..., ::2] - out[n]).norm() / out[n].norm()) for n in (17, 33, 65)]
+    orders = [math.log2(gaps[i] / gaps[i + 1]) for i in range(2)]
+    assert all(1.8 < o < 2.3 for o in orders), (gaps, orders)

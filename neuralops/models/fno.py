@@ -79,13 +79,16 @@ class FourierBlock(nn.Module):
         output_shape: Sequence[int] | None = None,
         last: bool = False,
         output_offset: Sequence[float] | None = None,
+        quadrature: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x: (B, C, *grid)`` -> ``(B, C, *grid)``, or ``(B, C, *output_shape)`` with the output
-        points shifted by ``output_offset`` output spacings per axis (see :class:`SpectralConv`)."""
+        points shifted by ``output_offset`` output spacings per axis (see :class:`SpectralConv`).
+        ``quadrature`` (``(*grid)``, :meth:`DomainPadding.quadrature_weights`) weights the
+        samples the spectral convolution integrates."""
         shape = tuple(x.shape[2:]) if output_shape is None else tuple(output_shape)
         skip = self._resampled(self.skip, x, shape, output_offset)
         mlp_skip = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
-        y = self.conv(x, output_shape=output_shape, output_offset=output_offset)
+        y = self.conv(x if quadrature is None else x * quadrature, output_shape=output_shape, output_offset=output_offset)
         if skip is not None:
             y = y + skip
         if self.channel_mlp is not None:
@@ -110,17 +113,21 @@ def projection_layer(hidden_channels: int, out_channels: int, ratio: float, acti
 
 
 def run_blocks(
-    blocks: nn.ModuleList, x: torch.Tensor, last_output_shape: Sequence[int] | None, last_output_offset: Sequence[float] | None = None
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    last_output_shape: Sequence[int] | None,
+    last_output_offset: Sequence[float] | None = None,
+    quadrature: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Apply Fourier-type blocks in order; only the last evaluates on ``last_output_shape``
-    (None: the input grid), with its points shifted by ``last_output_offset``, and skips the
-    final activation."""
+    """Apply Fourier-type blocks in order, each spectral convolution integrating with the
+    weights ``quadrature``; only the last evaluates on ``last_output_shape`` (None: the input
+    grid), with its points shifted by ``last_output_offset``, and skips the final activation."""
     last = len(blocks) - 1
     for i, block in enumerate(blocks):
         if i == last:
-            x = block(x, output_shape=last_output_shape, last=True, output_offset=last_output_offset)
+            x = block(x, output_shape=last_output_shape, last=True, output_offset=last_output_offset, quadrature=quadrature)
         else:
-            x = block(x)
+            x = block(x, quadrature=quadrature)
     return x
 
 
@@ -230,9 +237,10 @@ class FNO(NeuralOperator, name="fno"):
         if self.embedding is not None:
             x = self.embedding(x)
         x = self.padding.pad(self.lifting(x))
+        quadrature = self.padding.quadrature_weights(grid_in, x.dtype, x.device)
         if grid_out == grid_in:
-            x = run_blocks(self.blocks, x, None)
+            x = run_blocks(self.blocks, x, None, quadrature=quadrature)
         else:
-            x = run_blocks(self.blocks, x, self.padding.padded_shape(grid_out), self._output_offset(grid_in, grid_out))
+            x = run_blocks(self.blocks, x, self.padding.padded_shape(grid_out), self._output_offset(grid_in, grid_out), quadrature)
         x = self.padding.crop(x, grid_out)
         return self.projection(x)
