@@ -40,7 +40,8 @@ class MGTFNO(NeuralOperator, name="mgtfno"):
 
     Args:
         in_channels, out_channels: physical input/output channels.
-        n_modes: kept frequencies per axis of each patch (Li-style count).
+        n_modes: kept frequencies per axis of each patch (Li-style count); one number for every
+            axis is expanded by :meth:`options_from_grid` from the data (the constructor needs a list).
         levels: ``L``: ``2^L`` patches per axis and ``L`` context levels.
         padding_fraction: patch padding per side, as a fraction of the patch size.
         padding_mode: ``"reflect"``, ``"replicate"``, ``"zeros"`` or ``"circular"`` (periodic data).
@@ -57,7 +58,7 @@ class MGTFNO(NeuralOperator, name="mgtfno"):
         self,
         in_channels: int,
         out_channels: int,
-        n_modes: Sequence[int],
+        n_modes: int | Sequence[int],
         levels: int = 1,
         padding_fraction: float = 0.25,
         padding_mode: str = "reflect",

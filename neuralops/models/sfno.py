@@ -81,7 +81,7 @@ class SFNO(NeuralOperator, name="sfno"):
         self,
         in_channels: int,
         out_channels: int,
-        n_modes: Sequence[int],
+        n_modes: int | Sequence[int],
         hidden_channels: int = 32,
         n_layers: int = 4,
         lifting_ratio: float = 2.0,

@@ -117,7 +117,7 @@ class T1(NeuralOperator, name="t1"):
         self,
         in_channels: int,
         out_channels: int,
-        n_modes: Sequence[int],
+        n_modes: int | Sequence[int],
         hidden_channels: int = 32,
         n_layers: int = 4,
         projection_channels: int = 128,

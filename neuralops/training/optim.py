@@ -1,66 +1,194 @@
-"""Optimizers and learning-rate schedules built from a plain config (the ``optim`` group).
+"""Optimizers and learning-rate schedules: the ``optim`` config group and its ``scheduler``.
 
-Config keys: ``name`` (adam, adamw, sgd), ``lr``, ``weight_decay``, ``betas`` (Adam family),
-``momentum`` (SGD), ``scheduler`` (cosine, step, onecycle, none), ``step_size``/``gamma``
-(step), ``warmup_epochs`` (cosine: linear warm-up). Unknown keys raise :class:`ConfigError`.
+Each optimizer and each schedule is a dataclass listing exactly the options that apply to it;
+they are the Hydra schemas of ``configs/optim/*.yaml`` and ``configs/optim/scheduler/*.yaml``
+(:mod:`neuralops.config_store`), so an option that does not apply (``optim.momentum`` with
+Adam, ``optim.scheduler.step_size`` with the cosine schedule) is refused when the config is
+composed. Select a schedule with ``optim/scheduler=cosine`` and set its options as
+``optim.scheduler.warmup_epochs=2``.
+
+Optimizers: ``adam``, ``adamw`` (Kingma & Ba 2015; Loshchilov & Hutter 2019), ``sgd``.
+Schedules: ``cosine`` (linear warm-up, then half a cosine to 0, stepped every batch),
+``step`` (multiply by ``gamma`` every ``step_size`` epochs), ``onecycle`` (Smith & Topin 2019,
+stepped every batch), ``none``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, List
 
 import torch
 
 from neuralops.errors import ConfigError
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-SCHEDULERS = ("cosine", "step", "onecycle", "none")
-KNOWN_KEYS = {"name", "lr", "weight_decay", "betas", "momentum", "scheduler", "step_size", "gamma", "warmup_epochs"}
+
+def _positive(option: str, value: float) -> None:
+    if not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"{option} must be a positive finite number, got {value}")
 
 
-def _check_keys(cfg: Mapping[str, Any]) -> None:
-    unknown = sorted(set(cfg) - KNOWN_KEYS)
+def _non_negative(option: str, value: float) -> None:
+    if not value >= 0 or not math.isfinite(value):
+        raise ConfigError(f"{option} must be >= 0, got {value}")
+
+
+@dataclass
+class CosineSchedule:
+    """Linear warm-up over ``warmup_epochs`` epochs, then a half cosine from ``lr`` to 0 at the
+    last step (Loshchilov & Hutter 2017, without restarts)."""
+
+    name: str = "cosine"
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"optim.scheduler.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+
+
+@dataclass
+class StepSchedule:
+    """The learning rate times ``gamma`` every ``step_size`` epochs (the FNO paper's schedule)."""
+
+    name: str = "step"
+    step_size: int = 100
+    gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.step_size < 1:
+            raise ConfigError(f"optim.scheduler.step_size must be >= 1 epoch, got {self.step_size}")
+        _positive("optim.scheduler.gamma", self.gamma)
+
+
+@dataclass
+class OneCycleSchedule:
+    """torch's ``OneCycleLR`` with ``max_lr = lr``; ``pct_start`` is the rising fraction."""
+
+    name: str = "onecycle"
+    pct_start: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.pct_start < 1:
+            raise ConfigError(f"optim.scheduler.pct_start must be in (0, 1), got {self.pct_start}")
+
+
+@dataclass
+class NoSchedule:
+    """A constant learning rate."""
+
+    name: str = "none"
+
+
+@dataclass
+class AdamConfig:
+    """Adam: ``lr``, L2 ``weight_decay`` added to the gradient, ``betas``."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    scheduler: Any = field(default_factory=lambda: {"name": "cosine"})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    """AdamW: as Adam, with decoupled ``weight_decay``."""
+
+    name: str = "adamw"
+
+
+@dataclass
+class SGDConfig:
+    """SGD with optional (Nesterov) ``momentum``."""
+
+    name: str = "sgd"
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    scheduler: Any = field(default_factory=lambda: {"name": "cosine"})
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        _non_negative("optim.momentum", self.momentum)
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("optim.nesterov=true needs optim.momentum > 0")
+
+
+OPTIMIZER_CONFIGS: dict[str, type] = {"adam": AdamConfig, "adamw": AdamWConfig, "sgd": SGDConfig}
+SCHEDULER_CONFIGS: dict[str, type] = {
+    "cosine": CosineSchedule,
+    "step": StepSchedule,
+    "onecycle": OneCycleSchedule,
+    "none": NoSchedule,
+}
+_TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def _check_common(config: Any) -> None:
+    _positive("optim.lr", config.lr)
+    _non_negative("optim.weight_decay", config.weight_decay)
+    if not isinstance(config.scheduler, tuple(SCHEDULER_CONFIGS.values())):
+        config.scheduler = _from_mapping(config.scheduler, SCHEDULER_CONFIGS, "optim.scheduler")
+
+
+def _from_mapping(options: Any, configs: Mapping[str, type], where: str) -> Any:
+    """The dataclass of ``configs[options["name"]]`` built from a plain mapping; unknown names or
+    options raise :class:`ConfigError` naming ``where``."""
+    if isinstance(options, str):
+        options = {"name": options}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{where} must be a mapping with a 'name' ({', '.join(configs)}), got {options!r}")
+    name = str(options.get("name", "")).lower()
+    if name not in configs:
+        raise ConfigError(f"{where}.name={options.get('name')!r} is not one of: {', '.join(configs)}")
+    cls = configs[name]
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown optim option(s) {unknown}; valid options: {sorted(KNOWN_KEYS)}")
+        raise ConfigError(f"{where}: option(s) {unknown} do not apply to {name!r}; its options: {', '.join(valid)}")
+    return cls(**{**options, "name": name})
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    _check_keys(cfg)
-    name = str(cfg.get("name", "adamw")).lower()
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer optim.name={name!r}; available: {', '.join(sorted(OPTIMIZERS))}")
-    lr = float(cfg.get("lr", 1e-3))
-    if not lr > 0:
-        raise ConfigError(f"optim.lr must be positive, got {lr}")
-    options: dict[str, Any] = {"lr": lr, "weight_decay": float(cfg.get("weight_decay", 0.0))}
-    if name in ("adam", "adamw") and "betas" in cfg:
-        options["betas"] = tuple(float(b) for b in cfg["betas"])
-    if name == "sgd":
-        options["momentum"] = float(cfg.get("momentum", 0.0))
-    return OPTIMIZERS[name](params, **options)
+def optim_config(options: Mapping[str, Any] | Any) -> AdamConfig | SGDConfig:
+    """The checked optimizer config (with its schedule) from a plain mapping or a config object."""
+    if isinstance(options, tuple(OPTIMIZER_CONFIGS.values())):
+        return options
+    return _from_mapping(options, OPTIMIZER_CONFIGS, "optim")
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], options: Mapping[str, Any] | Any) -> torch.optim.Optimizer:
+    """The torch optimizer for ``params``. Raises :class:`ConfigError` for invalid options."""
+    config = optim_config(options)
+    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if isinstance(config, AdamConfig):
+        kwargs["betas"] = tuple(config.betas)
+    else:
+        kwargs.update(momentum=config.momentum, nesterov=config.nesterov)
+    return _TORCH_OPTIMIZERS[config.name](params, **kwargs)
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], epochs: int, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, options: Mapping[str, Any] | Any, epochs: int, steps_per_epoch: int
 ) -> tuple[torch.optim.lr_scheduler.LRScheduler | None, str]:
     """Return ``(scheduler, interval)``; ``interval`` is ``"step"`` or ``"epoch"`` (when to call ``step()``)."""
-    _check_keys(cfg)
-    kind = str(cfg.get("scheduler", "cosine")).lower()
-    if kind not in SCHEDULERS:
-        raise ConfigError(f"unknown optim.scheduler={kind!r}; available: {', '.join(SCHEDULERS)}")
-    if kind == "none":
+    schedule = optim_config(options).scheduler
+    if isinstance(schedule, NoSchedule):
         return None, "epoch"
-    if kind == "step":
-        step_size = int(cfg.get("step_size", 100))
-        gamma = float(cfg.get("gamma", 0.5))
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma), "epoch"
+    if isinstance(schedule, StepSchedule):
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=schedule.step_size, gamma=schedule.gamma), "epoch"
     total_steps = max(epochs * steps_per_epoch, 1)
-    if kind == "onecycle":
+    if isinstance(schedule, OneCycleSchedule):
         lr = optimizer.param_groups[0]["lr"]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps), "step"
-    warmup = int(cfg.get("warmup_epochs", 0)) * steps_per_epoch
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=schedule.pct_start), "step"
+    warmup = schedule.warmup_epochs * steps_per_epoch
 
     def cosine_with_warmup(step: int) -> float:
         if step < warmup:
