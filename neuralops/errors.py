@@ -18,8 +18,12 @@ class DataFormatError(NeuralopsError, ValueError):
 
 
 class InputShapeError(NeuralopsError, ValueError):
-    """A tensor given to a model has the wrong rank, channel count or grid size."""
+    """A tensor given to a model has the wrong rank, channel count, grid size or dtype."""
 
 
 class PretrainedFormatError(NeuralopsError, ValueError):
     """A pretrained-model directory is missing files or holds an unexpected configuration."""
+
+
+class StorageError(NeuralopsError, OSError):
+    """A file could not be written because the disk (or the user's quota) is full."""

@@ -15,20 +15,22 @@ Layout of a directory written by :func:`save_pretrained`::
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 from torch import nn
 
 import neuralops
 from neuralops.data.normalize import ChannelNormalizer
-from neuralops.errors import ConfigError, PretrainedFormatError
-from neuralops.io import atomic_directory
+from neuralops.errors import ConfigError, InputShapeError, PretrainedFormatError
+from neuralops.io import atomic_directory, load_safetensors_weights
 from neuralops.models import NeuralOperator, build
 from neuralops.models.base import to_plain
 
@@ -43,6 +45,9 @@ class PretrainedOperator(nn.Module):
 
     ``forward(x: (B, C_in, *grid), output_shape=None) -> (B, C_out, *grid | *output_shape)``,
     computing ``decode(model(encode(x)))``. Normalizers are per channel, so they apply on any grid.
+    ``x`` may be a torch tensor or a numpy array of any real dtype (float64, int, ...): it is cast
+    to the model's dtype and moved to its device, and the output is a tensor of that dtype there.
+    Complex and boolean inputs are refused by the model (:class:`InputShapeError`).
     """
 
     def __init__(
@@ -58,13 +63,27 @@ class PretrainedOperator(nn.Module):
         self.output_normalizer = output_normalizer
         self.metadata = to_plain(metadata or {}, where="pretrained metadata")
 
-    def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | np.ndarray, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        x = self.as_model_input(x, output_shape)
         if self.input_normalizer is not None:
             x = self.input_normalizer.encode(x)
         y = self.model(x, output_shape=output_shape)
         if self.output_normalizer is not None:
             y = self.output_normalizer.decode(y)
         return y
+
+    def as_model_input(self, x: torch.Tensor | np.ndarray, output_shape: Sequence[int] | None = None) -> torch.Tensor:
+        """``x`` as a tensor on the model's device, real numbers cast to the model's floating dtype,
+        checked by the model (:class:`InputShapeError`) before it is normalized."""
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        if not isinstance(x, torch.Tensor):
+            raise InputShapeError(f"a pretrained {type(self.model).__name__} expects a torch.Tensor or numpy array, got {type(x).__name__}")
+        reference = next((t for t in itertools.chain(self.model.parameters(), self.model.buffers()) if t.is_floating_point()), None)
+        if reference is not None and not x.is_complex() and x.dtype != torch.bool:
+            x = x.to(device=reference.device, dtype=reference.dtype)
+        self.model.check_input(x, output_shape)
+        return x
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         save_pretrained(path, self.model, self.input_normalizer, self.output_normalizer, self.metadata)
@@ -77,7 +96,13 @@ def save_pretrained(
     output_normalizer: ChannelNormalizer | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a pretrained directory at ``path`` (atomically: complete or absent)."""
+    """Write a pretrained directory at ``path`` (atomically: complete or absent; see
+    :func:`neuralops.io.atomic_directory`), created with the user's umask.
+
+    Raises:
+        ConfigError: ``model`` is not a neuralops model, or the metadata is not plain JSON.
+        StorageError: the disk filled up; an existing ``path`` is then unchanged.
+    """
     if not isinstance(model, NeuralOperator):
         raise ConfigError(f"save_pretrained needs a neuralops model, got {type(model).__name__}")
     config = {
@@ -123,22 +148,20 @@ def read_pretrained_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> PretrainedOperator:
-    """Load a pretrained directory as a :class:`PretrainedOperator` in eval mode.
+    """Load a pretrained directory as a :class:`PretrainedOperator` in eval mode on ``device``.
 
     Only JSON and safetensors are read: nothing is unpickled.
+
+    Raises:
+        PretrainedFormatError: one line naming the file: the directory, ``config.json`` or
+            ``model.safetensors`` is missing, unreadable (truncated, corrupt) or inconsistent.
     """
     config = read_pretrained_config(path)
-    weights_path = Path(path) / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise PretrainedFormatError(f"{str(weights_path)!r} is missing")
     try:
         model = build(config["model"]["name"], **config["model"]["config"])
     except ConfigError as err:
         raise PretrainedFormatError(f"{str(Path(path) / CONFIG_FILE)!r}: cannot build the model: {err}") from None
-    try:
-        load_model(model, str(weights_path), strict=True, device=str(device))
-    except (RuntimeError, OSError, ValueError) as err:
-        raise PretrainedFormatError(f"{str(weights_path)!r} does not match the model in config.json: {err}") from None
+    load_safetensors_weights(model, Path(path) / WEIGHTS_FILE, device)
     normalizers = config.get("normalizers") or {}
     stats_in, stats_out = normalizers.get("input"), normalizers.get("output")
     operator = PretrainedOperator(

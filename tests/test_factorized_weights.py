@@ -7,6 +7,7 @@ definitions, and contracted with the plain reference einsum of ``contract.py``.
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from neuralops.errors import ConfigError
 from neuralops.spectral import SpectralConv, build_layer_weights, build_spectral_weight
 from neuralops.spectral.contract import contract_dense_reference
 from neuralops.spectral.einsum_plan import plan_contraction
-from neuralops.spectral.factorized import TTSpectralWeight, TuckerSpectralWeight
+from neuralops.spectral.factorized import CPSpectralWeight, TTSpectralWeight, TuckerSpectralWeight
 from neuralops.spectral.modes import kept_modes
 
 TOL64 = 1e-12  # float64 paths that differ only in the order of sums
@@ -119,8 +120,92 @@ def test_parameter_counts_follow_the_formulas():
     tt = build_spectral_weight(6, 5, (4, 3), "tt", rank=[1, 3, 4, 2, 1])
     r = [1, 3, 4, 2, 1]
     assert tt.tensor_factorization.num_parameters() == 2 * sum(r[k] * d * r[k + 1] for k, d in enumerate(shape))
-    # an int Tucker rank is clipped to each mode size
-    assert build_spectral_weight(6, 5, (4, 3), "tucker", rank=7).tensor_factorization.rank == (6, 5, 7, 3)
+
+
+# --- ranks: full rank (1.0) is exact, explicit ranks above what a decomposition can use are refused ---
+
+RANK_SHAPES = [(3, 4, 6, 3), (2, 2, 10), (1, 1, 8), (5, 3, 4, 2)]  # (Cin, Cout, *mode_shape), Fourier layout
+FROM_DENSE = {"cp": CPSpectralWeight, "tucker": TuckerSpectralWeight, "tt": TTSpectralWeight}
+
+
+def unfolding_rank(tensor, left):
+    """numpy's rank of the unfolding with the axes ``left`` as rows (the bound a Tucker/TT rank can reach)."""
+    axes = list(left) + [a for a in range(tensor.ndim) if a not in left]
+    matrix = tensor.numpy().transpose(axes).reshape(math.prod(tensor.shape[a] for a in left), -1)
+    return int(np.linalg.matrix_rank(matrix))
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+@pytest.mark.parametrize("shape", RANK_SHAPES)
+def test_full_rank_reproduces_a_random_tensor(factorization, shape):
+    """rank=1.0 reproduces a fresh random complex tensor to 1e-12 (relative, float64)."""
+    torch.manual_seed(sum(shape))
+    dense = torch.randn(*shape, dtype=torch.complex128)
+    weight = FROM_DENSE[factorization].from_dense(dense, 1.0)
+    err = (weight.dense().detach() - dense).norm() / dense.norm()
+    assert err < 1e-12, err
+
+
+def test_full_ranks_are_the_unfolding_ranks():
+    """Full Tucker/TT ranks equal numpy's ranks of a random tensor's unfoldings; CP is Π d / max d."""
+    for shape in RANK_SHAPES:
+        dense = torch.randn(*shape, dtype=torch.complex128)
+        tucker = TuckerSpectralWeight.from_dense(dense, 1.0).tensor_factorization.rank
+        assert list(tucker) == [unfolding_rank(dense, [n]) for n in range(len(shape))]
+        tt = TTSpectralWeight.from_dense(dense, 1.0).tensor_factorization.rank
+        assert list(tt) == [1] + [unfolding_rank(dense, range(k)) for k in range(1, len(shape))] + [1]
+        assert CPSpectralWeight.from_dense(dense, 1.0).tensor_factorization.rank == math.prod(shape) // max(shape)
+
+
+@pytest.mark.parametrize(
+    "factorization,rank,bound",
+    [
+        ("tt", 4, "[1, 3, 4, 3, 1]"),  # rank 4 next to a mode of size 3
+        ("tt", [1, 3, 13, 3, 1], "[1, 3, 12, 3, 1]"),
+        ("tucker", [4, 4, 6, 3], "[3, 4, 6, 3]"),  # above the size of mode 0
+        ("tucker", 5, "[3, 4, 5, 3]"),
+        ("cp", 37, "[36]"),
+    ],
+)
+def test_explicit_rank_above_the_bound_is_refused_in_one_line(factorization, rank, bound):
+    dense = torch.randn(3, 4, 6, 3, dtype=torch.complex128)
+    with pytest.raises(ConfigError) as err:
+        FROM_DENSE[factorization].from_dense(dense, rank)
+    message = str(err.value)
+    assert "\n" not in message and bound in message and "rank=1.0" in message, message
+
+
+def test_tucker_rank_is_bounded_by_the_product_of_the_others():
+    """A (1, 1, 8) tensor has mode-2 rank 1: Tucker rank [1, 1, 2] is refused, [1, 1, 1] is exact."""
+    dense = torch.randn(1, 1, 8, dtype=torch.complex128)
+    with pytest.raises(ConfigError, match=r"\[1, 1, 1\]"):
+        TuckerSpectralWeight.from_dense(dense, [1, 1, 2])
+    weight = TuckerSpectralWeight.from_dense(dense, [1, 1, 1])
+    assert (weight.dense().detach() - dense).norm() / dense.norm() < 1e-12
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+def test_fraction_ranks_are_clipped_to_the_bounds(factorization):
+    """tensorly's ranks for a large fraction exceed the bounds on (3, 4, 6, 3) (TT r_3 = 4 > 3): clipped, and the fit works."""
+    dense = torch.randn(3, 4, 6, 3, dtype=torch.complex128)
+    weight = FROM_DENSE[factorization].from_dense(dense, 0.99)
+    rank = weight.tensor_factorization.rank
+    full = FROM_DENSE[factorization].from_dense(dense, 1.0).tensor_factorization.rank
+    assert all(r <= f for r, f in zip(np.atleast_1d(rank), np.atleast_1d(full)))
+    assert torch.isfinite(torch.view_as_real(weight.dense())).all()
+
+
+@pytest.mark.parametrize("factorization", FACTORIZATIONS)
+def test_ranks_are_checked_before_allocating(factorization):
+    """A rank of 10^12 would need terabytes: refused at once."""
+    with pytest.raises(ConfigError, match="full rank"):
+        build_spectral_weight(4, 4, (3, 3), factorization, rank=10**12)
+
+
+@pytest.mark.parametrize("rank", ["abc", 0, -2, True, [2, 2.5, 2, 2], [], 0.0, 1.5])
+def test_bad_rank_types_are_one_line_config_errors(rank):
+    with pytest.raises(ConfigError, match="rank"):
+        build_spectral_weight(4, 4, (3, 3), "tucker", rank=rank)
 
 
 @pytest.mark.parametrize("factorization", FACTORIZATIONS)

@@ -82,6 +82,10 @@ class NeuralOperator(nn.Module):
         object.__setattr__(instance, "_config", to_plain(arguments, where=f"{cls.__name__} config"))
         return instance
 
+    def __getnewargs_ex__(self) -> tuple[tuple, dict[str, Any]]:
+        """``copy.deepcopy`` and pickle call ``__new__`` with these, so it binds the model's own config."""
+        return (), self.config
+
     @property
     def config(self) -> dict[str, Any]:
         """The plain config this model was built from, defaults included (a copy)."""
@@ -109,12 +113,20 @@ class NeuralOperator(nn.Module):
         return sum(p.numel() * (2 if p.is_complex() else 1) for p in self.parameters() if p.requires_grad)
 
     def check_input(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> None:
-        """Raise :class:`InputShapeError` unless ``x`` is ``(B, in_channels, *grid)`` on a large enough grid."""
+        """Raise :class:`InputShapeError` unless ``x`` is a real floating-point ``(B, in_channels, *grid)``
+        tensor on a large enough grid (complex, integer and boolean inputs are refused, naming the dtype)."""
         n_dims = getattr(self, "n_dims", None)
         in_channels = getattr(self, "in_channels", None)
         label = type(self).__name__
         if not isinstance(x, torch.Tensor):
             raise InputShapeError(f"{label} expects a torch.Tensor, got {type(x).__name__}")
+        if x.is_complex():
+            raise InputShapeError(
+                f"{label} expects a real floating-point input, got a complex tensor of dtype {x.dtype}; "
+                "pass the real and imaginary parts as separate channels"
+            )
+        if not x.is_floating_point():
+            raise InputShapeError(f"{label} expects a real floating-point input, got dtype {x.dtype}; convert it with x.float()")
         if n_dims is not None and x.ndim != n_dims + 2:
             raise InputShapeError(
                 f"{label} expects input of shape (batch, {in_channels}, *grid) with a {n_dims}-D grid, "

@@ -16,10 +16,23 @@ Factorizations (``N`` = number of tensor modes, ``d_n`` their sizes, complex ent
   ``W[i_1..i_N] = G_1[:, i_1, :] ··· G_N[:, i_N, :]`` with cores ``G_n: (r_{n-1}, d_n, r_n)``;
   ``Σ_n r_{n-1} d_n r_n`` parameters.
 
-**Rank.** An ``int`` (or a list, one entry per rank) is an explicit rank; a ``float`` in ``(0, 1]``
-is a *fraction of the dense parameter count*: the ranks are chosen (by tensorly's
-``validate_*_rank``) so that the factorization holds about that fraction of
-``Π_n d_n`` complex entries. An int Tucker rank is clipped to each mode size.
+**Rank.** One convention for all three:
+
+* a ``float`` in ``(0, 1)`` is a *fraction of the dense parameter count*: tensorly's
+  ``validate_*_rank`` picks ranks holding about that fraction of ``Π_n d_n`` complex entries,
+  clipped to the largest ranks below (with tensorly's fraction raised until the clipped ranks
+  hold about the requested fraction; at least rank 1 everywhere);
+* ``1.0`` is *full rank*: the largest ranks the decomposition can use, with which it reproduces
+  every tensor exactly (this may hold more parameters than the dense tensor);
+* an ``int`` (the same rank for every mode / bond) or a list is an *explicit* rank; an entry
+  above the largest rank is refused with a :class:`ConfigError` naming the bound.
+
+The largest ranks, for ``N`` modes of sizes ``d_n``: CP ``Π_n d_n / max_n d_n`` (one term per
+fiber along the longest mode, so every tensor has a CP decomposition of that rank); Tucker
+``R_n ≤ d_n`` and ``R_n ≤ Π_{m≠n} R_m`` (the rank of the mode-``n`` unfolding of the core);
+TT ``r_n ≤ r_{n-1} d_n`` and ``r_{n-1} ≤ d_n r_n``, i.e. at most
+``min(d_1···d_n, d_{n+1}···d_N)`` (the rank of the ``n``-th unfolding; Oseledets 2011, TT-SVD).
+Ranks are resolved before any parameter is allocated.
 
 **Storage.** Every factor is a real ``nn.Parameter`` with a trailing ``(real, imag)`` axis, like
 the dense weight. **Initialization**: entries are complex Gaussians whose scales are chosen so
@@ -87,10 +100,43 @@ def load_value(param: nn.Parameter, value: torch.Tensor, real: bool) -> None:
 
 
 def _check_fraction_or_rank(rank) -> None:
-    if isinstance(rank, bool) or not isinstance(rank, (int, float, list, tuple)):
-        raise ConfigError(f"rank must be an int, a list of ints or a float fraction in (0, 1], got {rank!r}")
-    if isinstance(rank, float) and not 0.0 < rank <= 1.0:
-        raise ConfigError(f"a float rank is a fraction of the dense parameter count and must lie in (0, 1], got {rank}")
+    entries = rank if isinstance(rank, (list, tuple)) else [rank]
+    if isinstance(rank, float):
+        if not 0.0 < rank <= 1.0:
+            raise ConfigError(f"a float rank is a fraction of the dense parameter count and must lie in (0, 1] (1.0 = full rank), got {rank}")
+    elif not entries or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in entries):
+        raise ConfigError(f"rank must be an int >= 1, a list of ints >= 1 or a float fraction in (0, 1], got {rank!r}")
+
+
+def cp_rank_bound(shape: Sequence[int]) -> int:
+    """The largest useful CP rank of a tensor of ``shape``: ``Π d_n / max d_n``."""
+    return math.prod(shape) // max(shape)
+
+
+def tucker_rank_bound(shape: Sequence[int], ranks: Sequence[int] | None = None) -> list[int]:
+    """``ranks`` (default: the mode sizes) clipped to ``R_n ≤ d_n`` and ``R_n ≤ Π_{m≠n} R_m``."""
+    bound = [min(r, d) for r, d in zip(shape if ranks is None else ranks, shape)]
+    while True:  # clipping one rank lowers the others' products: repeat until stable
+        clipped = [min(r, math.prod(bound[:n] + bound[n + 1 :])) for n, r in enumerate(bound)]
+        if clipped == bound:
+            return bound
+        bound = clipped
+
+
+def tt_rank_bound(shape: Sequence[int], ranks: Sequence[int] | None = None) -> list[int]:
+    """TT ``ranks`` ``(1, r_1, .., r_{N-1}, 1)`` (default: unbounded) clipped to
+    ``r_n ≤ r_{n-1} d_n`` (left to right) and ``r_{n-1} ≤ d_n r_n`` (right to left).
+
+    One pass each way suffices: the right-to-left pass lowers ``r_{n-2}`` to no less than
+    ``r_{n-1} / d_{n-1}``, so the left-to-right bounds still hold.
+    """
+    n = len(shape)
+    bound = [1] + [math.prod(shape)] * (n - 1) + [1] if ranks is None else list(ranks)
+    for k in range(1, n):
+        bound[k] = min(bound[k], bound[k - 1] * shape[k - 1])
+    for k in range(n - 1, 0, -1):
+        bound[k] = min(bound[k], shape[k] * bound[k + 1])
+    return bound
 
 
 class TensorFactorization(nn.Module):
@@ -110,6 +156,62 @@ class TensorFactorization(nn.Module):
         self.shape = tuple(int(s) for s in shape)
         self.axis_names = tuple(axis_names)
         self.real = bool(real)
+
+    def resolve_rank(self, rank) -> list[int]:
+        """The ranks to allocate for a user ``rank`` (module docstring, "Rank").
+
+        Raises :class:`ConfigError` for a rank of the wrong type or an explicit rank above
+        what the decomposition can use.
+        """
+        _check_fraction_or_rank(rank)
+        if isinstance(rank, float):
+            return self.rank_bound(None) if rank == 1.0 else self.fraction_ranks(rank)
+        requested = self.explicit_ranks(rank)
+        allowed = self.rank_bound(requested)
+        if allowed != requested:
+            raise ConfigError(
+                f"{self.kind} rank {rank!r} is more than a {self.kind} decomposition of a tensor of shape "
+                f"{list(self.shape)} can use: at most {allowed} with these ranks, full rank is "
+                f"{self.rank_bound(None)}; give smaller ranks, or rank=1.0 for full rank"
+            )
+        return requested
+
+    def fraction_ranks(self, fraction: float) -> list[int]:
+        """Ranks within the bounds holding about ``fraction`` of the dense parameter count.
+
+        These are tensorly's ranks for ``fraction``, clipped; when clipping removes parameters
+        (tensorly's ranks ignore the bounds), tensorly's fraction is raised by bisection until
+        the clipped ranks hold about ``fraction`` again.
+        """
+        target = fraction * math.prod(self.shape)
+        full = self.rank_bound(None)
+
+        def clipped(f: float) -> list[int]:
+            return self.rank_bound([max(r, 1) for r in self.tensorly_ranks(f)])
+
+        low = high = fraction
+        while self.parameter_count(clipped(high)) < target and clipped(high) != full:
+            low, high = high, 2 * high
+        for _ in range(30 if low < high else 0):
+            mid = (low + high) / 2
+            low, high = (mid, high) if self.parameter_count(clipped(mid)) < target else (low, mid)
+        return min(clipped(low), clipped(high), key=lambda ranks: abs(self.parameter_count(ranks) - target))
+
+    def rank_bound(self, ranks: list[int] | None) -> list[int]:
+        """``ranks`` clipped to the largest the decomposition can use (``None``: full rank)."""
+        raise NotImplementedError
+
+    def tensorly_ranks(self, fraction: float) -> list[int]:
+        """tensorly's ``validate_*_rank`` ranks for ``fraction`` of the dense parameter count (may exceed the bounds)."""
+        raise NotImplementedError
+
+    def parameter_count(self, ranks: Sequence[int]) -> int:
+        """Complex entries held by the factors at ``ranks`` (module docstring formulas)."""
+        raise NotImplementedError
+
+    def explicit_ranks(self, rank: int | Sequence[int]) -> list[int]:
+        """The rank list an int or list ``rank`` stands for; :class:`ConfigError` for a list of the wrong length."""
+        raise NotImplementedError
 
     def value(self, param: torch.Tensor) -> torch.Tensor:
         """The (complex unless ``real``) tensor a stored factor stands for."""
@@ -146,12 +248,7 @@ class CPFactorization(TensorFactorization):
 
     def __init__(self, shape, axis_names, rank, init_std: float, real: bool = False):
         super().__init__(shape, axis_names, real)
-        _check_fraction_or_rank(rank)
-        if isinstance(rank, (list, tuple)):
-            raise ConfigError(f"a CP rank is a single int or a float fraction, got {rank!r}")
-        self._rank = int(validate_cp_rank(self.shape, rank)) if isinstance(rank, float) else int(rank)
-        if self._rank < 1:
-            raise ConfigError(f"CP rank must be >= 1, got {self._rank}")
+        (self._rank,) = self.resolve_rank(rank)
         # Var(W) = R · Π_n s² for N factors of entry std s.
         std = (init_std**2 / self._rank) ** (1.0 / (2 * len(self.shape)))
         self.factors = nn.ParameterList(weight_parameter((d, self._rank), std, real) for d in self.shape)
@@ -159,6 +256,21 @@ class CPFactorization(TensorFactorization):
     @property
     def rank(self) -> int:
         return self._rank
+
+    def rank_bound(self, ranks: list[int] | None) -> list[int]:
+        full = cp_rank_bound(self.shape)
+        return [full if ranks is None else min(ranks[0], full)]
+
+    def tensorly_ranks(self, fraction: float) -> list[int]:
+        return [int(validate_cp_rank(self.shape, fraction))]
+
+    def parameter_count(self, ranks: Sequence[int]) -> int:
+        return ranks[0] * sum(self.shape)
+
+    def explicit_ranks(self, rank: int | Sequence[int]) -> list[int]:
+        if isinstance(rank, (list, tuple)):
+            raise ConfigError(f"a CP rank is a single int or a float fraction, got {rank!r}")
+        return [rank]
 
     def operands(self) -> list[Operand]:
         return [(self.value(f), (name, "cp_rank")) for f, name in zip(self.factors, self.axis_names)]
@@ -176,18 +288,7 @@ class TuckerFactorization(TensorFactorization):
 
     def __init__(self, shape, axis_names, rank, init_std: float, real: bool = False):
         super().__init__(shape, axis_names, real)
-        _check_fraction_or_rank(rank)
-        if isinstance(rank, (list, tuple)):
-            if len(rank) != len(self.shape):
-                raise ConfigError(f"a Tucker rank list needs {len(self.shape)} entries for shape {list(self.shape)}, got {list(rank)}")
-            ranks = [int(r) for r in rank]
-        elif isinstance(rank, float):
-            ranks = [int(r) for r in validate_tucker_rank(self.shape, rank)]
-        else:
-            ranks = [min(int(rank), d) for d in self.shape]
-        if any(r < 1 for r in ranks):
-            raise ConfigError(f"Tucker ranks must be >= 1, got {ranks}")
-        self._rank = tuple(ranks)
+        self._rank = tuple(self.resolve_rank(rank))
         # Var(W) = s_core² · Π_n R_n s_n²: factors of std 1/sqrt(R_n), core of the target std.
         self.core = weight_parameter(self._rank, init_std, real)
         self.factors = nn.ParameterList(weight_parameter((d, r), r**-0.5, real) for d, r in zip(self.shape, self._rank))
@@ -195,6 +296,22 @@ class TuckerFactorization(TensorFactorization):
     @property
     def rank(self) -> tuple[int, ...]:
         return self._rank
+
+    def rank_bound(self, ranks: list[int] | None) -> list[int]:
+        return tucker_rank_bound(self.shape, ranks)
+
+    def tensorly_ranks(self, fraction: float) -> list[int]:
+        return [int(r) for r in validate_tucker_rank(self.shape, fraction)]
+
+    def parameter_count(self, ranks: Sequence[int]) -> int:
+        return math.prod(ranks) + sum(d * r for d, r in zip(self.shape, ranks))
+
+    def explicit_ranks(self, rank: int | Sequence[int]) -> list[int]:
+        if isinstance(rank, int):
+            return [rank] * len(self.shape)
+        if len(rank) != len(self.shape):
+            raise ConfigError(f"a Tucker rank list needs {len(self.shape)} entries for shape {list(self.shape)}, got {list(rank)}")
+        return list(rank)
 
     def operands(self) -> list[Operand]:
         rank_labels = tuple(("tucker_rank", n) for n in range(len(self.shape)))
@@ -217,21 +334,10 @@ class TTFactorization(TensorFactorization):
 
     def __init__(self, shape, axis_names, rank, init_std: float, real: bool = False):
         super().__init__(shape, axis_names, real)
-        _check_fraction_or_rank(rank)
-        n = len(self.shape)
-        if isinstance(rank, (list, tuple)):
-            ranks = [int(r) for r in rank]
-            if len(ranks) != n + 1 or ranks[0] != 1 or ranks[-1] != 1:
-                raise ConfigError(f"a TT rank list needs {n + 1} entries starting and ending with 1, got {list(rank)}")
-        elif isinstance(rank, float):
-            ranks = [int(r) for r in validate_tt_rank(self.shape, rank)]
-        else:
-            ranks = [1] + [int(rank)] * (n - 1) + [1]
-        if any(r < 1 for r in ranks):
-            raise ConfigError(f"TT ranks must be >= 1, got {ranks}")
+        ranks = self.resolve_rank(rank)
         self._rank = tuple(ranks)
         # Var(W) = Π_n s² · Π (internal ranks) for N cores of entry std s.
-        std = (init_std**2 / math.prod(ranks[1:-1])) ** (1.0 / (2 * n))
+        std = (init_std**2 / math.prod(ranks[1:-1])) ** (1.0 / (2 * len(self.shape)))
         self.cores = nn.ParameterList(
             weight_parameter((ranks[k], d, ranks[k + 1]), std, real) for k, d in enumerate(self.shape)
         )
@@ -239,6 +345,23 @@ class TTFactorization(TensorFactorization):
     @property
     def rank(self) -> tuple[int, ...]:
         return self._rank
+
+    def rank_bound(self, ranks: list[int] | None) -> list[int]:
+        return tt_rank_bound(self.shape, ranks)
+
+    def tensorly_ranks(self, fraction: float) -> list[int]:
+        return [int(r) for r in validate_tt_rank(self.shape, fraction)]
+
+    def parameter_count(self, ranks: Sequence[int]) -> int:
+        return sum(ranks[k] * d * ranks[k + 1] for k, d in enumerate(self.shape))
+
+    def explicit_ranks(self, rank: int | Sequence[int]) -> list[int]:
+        n = len(self.shape)
+        if isinstance(rank, int):
+            return [1] + [rank] * (n - 1) + [1]
+        if len(rank) != n + 1 or rank[0] != 1 or rank[-1] != 1:
+            raise ConfigError(f"a TT rank list needs {n + 1} entries starting and ending with 1, got {list(rank)}")
+        return list(rank)
 
     def operands(self) -> list[Operand]:
         n = len(self.shape)
@@ -265,18 +388,35 @@ FACTORIZATIONS: dict[str, type[TensorFactorization]] = {
 }
 
 
+def fiber_cp(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The exact CP factors of ``tensor`` at rank ``Π d_n / max d_n``: one term per fiber along the
+    longest mode ``m`` (``U_m``'s columns are the fibers; every other ``U_n`` holds unit vectors
+    picking the fiber's index on mode ``n``). Returns ``[U_n: (d_n, R)]``."""
+    longest = max(range(tensor.ndim), key=lambda n: tensor.shape[n])
+    fibers = tensor.movedim(longest, 0).reshape(tensor.shape[longest], -1)
+    others = [n for n in range(tensor.ndim) if n != longest]
+    index = torch.unravel_index(torch.arange(fibers.shape[1]), [tensor.shape[n] for n in others])
+    factors = {longest: fibers}
+    for n, idx in zip(others, index):
+        factors[n] = torch.nn.functional.one_hot(idx, tensor.shape[n]).T.to(tensor.dtype)
+    return [factors[n] for n in range(tensor.ndim)]
+
+
 def decompose(kind: str, tensor: torch.Tensor, axis_names: Sequence[Hashable], rank) -> TensorFactorization:
     """Factorize a given complex tensor with tensorly (pytorch backend, set locally).
 
-    CP uses ALS (``parafac``), Tucker HOOI from an SVD start, TT the TT-SVD. At full rank the
-    Tucker and TT decompositions reproduce the tensor up to round-off.
+    CP uses ALS (``parafac``), Tucker HOOI from an SVD start, TT the TT-SVD. At full rank
+    (module docstring, "Rank") all three reproduce the tensor up to round-off: CP then takes the
+    exact decomposition :func:`fiber_cp` instead of ALS.
     """
     cls = FACTORIZATIONS[kind]
     real = not tensor.is_complex()
     result = cls(tensor.shape, axis_names, rank, init_std=1.0, real=real).to(tensor.real.dtype)
     source = tensor.detach().to(torch.float64 if real else torch.complex128)
     with tensorly.backend_context("pytorch"):
-        if kind == "cp":
+        if kind == "cp" and result.rank == cp_rank_bound(result.shape):
+            result.load_decomposition(torch.ones(result.rank, dtype=source.dtype), fiber_cp(source))
+        elif kind == "cp":
             weights, factors = parafac(source, rank=result.rank, init="random", n_iter_max=500, tol=1e-12)
             result.load_decomposition(weights, factors)
         elif kind == "tucker":
