@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from neuralops.config_store import one_line, register, validate
 from neuralops.errors import NeuralopsError
+from neuralops.io import signals_as_exceptions
 
 register()
 
@@ -47,7 +48,8 @@ def main(cfg: DictConfig) -> None:
         validate(cfg)
         from neuralops.training.run import run_experiment
 
-        run_experiment(cfg, run_dir, base_dir=hydra.utils.get_original_cwd())
+        with signals_as_exceptions():  # SIGTERM unwinds like an exception: no half-written files
+            run_experiment(cfg, run_dir, base_dir=hydra.utils.get_original_cwd())
     except (NeuralopsError, FloatingPointError) as err:
         _discard_unstarted(run_dir)
         raise SystemExit(f"error: {err}") from None
