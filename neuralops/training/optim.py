@@ -82,17 +82,31 @@ class NoSchedule:
 
 
 @dataclass
-class AdamConfig:
-    """Adam: ``lr``, L2 ``weight_decay`` added to the gradient, ``betas``."""
+class OptimizerConfig:
+    """Options every optimizer takes: ``lr``, ``weight_decay`` and the learning-rate
+    ``scheduler`` (a schedule config, or a mapping with its ``name``)."""
 
-    name: str = "adam"
+    name: str = ""
     lr: float = 1e-3
     weight_decay: float = 0.0
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
     scheduler: Any = field(default_factory=lambda: {"name": "cosine"})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        _positive("optim.lr", self.lr)
+        _non_negative("optim.weight_decay", self.weight_decay)
+        if not isinstance(self.scheduler, tuple(SCHEDULER_CONFIGS.values())):
+            self.scheduler = _from_mapping(self.scheduler, SCHEDULER_CONFIGS, "optim.scheduler")
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    """Adam: L2 ``weight_decay`` added to the gradient, ``betas``."""
+
+    name: str = "adam"
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
 
@@ -105,18 +119,16 @@ class AdamWConfig(AdamConfig):
 
 
 @dataclass
-class SGDConfig:
+class SGDConfig(OptimizerConfig):
     """SGD with optional (Nesterov) ``momentum``."""
 
     name: str = "sgd"
     lr: float = 1e-2
-    weight_decay: float = 0.0
     momentum: float = 0.0
     nesterov: bool = False
-    scheduler: Any = field(default_factory=lambda: {"name": "cosine"})
 
     def __post_init__(self) -> None:
-        _check_common(self)
+        super().__post_init__()
         _non_negative("optim.momentum", self.momentum)
         if self.nesterov and self.momentum == 0:
             raise ConfigError("optim.nesterov=true needs optim.momentum > 0")
@@ -130,13 +142,6 @@ SCHEDULER_CONFIGS: dict[str, type] = {
     "none": NoSchedule,
 }
 _TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-
-
-def _check_common(config: Any) -> None:
-    _positive("optim.lr", config.lr)
-    _non_negative("optim.weight_decay", config.weight_decay)
-    if not isinstance(config.scheduler, tuple(SCHEDULER_CONFIGS.values())):
-        config.scheduler = _from_mapping(config.scheduler, SCHEDULER_CONFIGS, "optim.scheduler")
 
 
 def _from_mapping(options: Any, configs: Mapping[str, type], where: str) -> Any:
@@ -157,7 +162,7 @@ def _from_mapping(options: Any, configs: Mapping[str, type], where: str) -> Any:
     return cls(**{**options, "name": name})
 
 
-def optim_config(options: Mapping[str, Any] | Any) -> AdamConfig | SGDConfig:
+def optim_config(options: Mapping[str, Any] | Any) -> OptimizerConfig:
     """The checked optimizer config (with its schedule) from a plain mapping or a config object."""
     if isinstance(options, tuple(OPTIMIZER_CONFIGS.values())):
         return options
