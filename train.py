@@ -41,6 +41,10 @@ def _discard_unstarted(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
 @hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent / "configs"), config_name="config")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -50,9 +54,12 @@ def main(cfg: DictConfig) -> None:
 
         with signals_as_exceptions():  # SIGTERM unwinds like an exception: no half-written files
             run_experiment(cfg, run_dir, base_dir=hydra.utils.get_original_cwd())
-    except (NeuralopsError, FloatingPointError) as err:
-        _discard_unstarted(run_dir)
+    except NeuralopsError as err:
+        if _rank() == 0:  # under torchrun the run dir is rank 0's
+            _discard_unstarted(run_dir)
         raise SystemExit(f"error: {err}") from None
+    if _rank() != 0:
+        _discard_unstarted(run_dir)  # a rank started in another second gets its own, unused, Hydra dir
 
 
 def cli() -> None:

@@ -3,6 +3,12 @@
 Data access goes through :mod:`neuralops.data.factory`, so every format (neuralops, PDEBench,
 the Well) and task (pairs, one-shot, windows, rollouts) is evaluated by the same code; each row
 records how its grid was made (``method``: ``file``, ``stride`` or ``fourier_filter``).
+
+In a data-parallel run (``context``: a :class:`Processes`, e.g. the training run's
+:class:`~neuralops.training.distributed.Distributed`) each process scores its share of the
+samples (:func:`shard`) and the means are combined weighted by sample count
+(:func:`merge_means`), which gives every process the single-process number up to float64
+rounding.
 """
 
 from __future__ import annotations
@@ -10,22 +16,77 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Optional, Protocol
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from neuralops.data.factory import DataConfig, available_resolutions, open_rollout, open_split
 from neuralops.data.views import ResolutionView
+from neuralops.errors import ConfigError
 from neuralops.evaluation.metrics import MetricAccumulator, batch_grid
 from neuralops.evaluation.rollout import evaluate_rollout
 from neuralops.grid import Grid
 
 
+class Processes(Protocol):
+    """The processes an evaluation is split over: this one's ``rank`` of ``world_size``, and
+    ``gather(obj)``: every process's picklable ``obj`` in rank order (a collective)."""
+
+    rank: int
+    world_size: int
+
+    def gather(self, obj: Any) -> list[Any]: ...
+
+
 def grid_label(shape: Sequence[int]) -> str:
     """``(32, 32) -> "32x32"``."""
     return "x".join(str(int(n)) for n in shape)
+
+
+def shard(dataset: Dataset, context: Optional[Processes] = None) -> Dataset:
+    """This process's share of ``dataset``: every ``world_size``-th sample from ``rank`` on,
+    without padding (so shards may differ in size by one and a shard may be empty); the whole
+    dataset for one process (``context=None``)."""
+    if context is None or context.world_size == 1:
+        return dataset
+    return Subset(dataset, range(context.rank, len(dataset), context.world_size))
+
+
+def merge_means(parts: Sequence[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """Combine per-shard results ``[(samples, means), ...]`` into the means over all samples.
+
+    Every float (also inside nested dicts and lists, e.g. ``per_channel`` and
+    ``<metric>_per_step``) becomes the sample-weighted mean of the shards' values; other values
+    (``steps``) are taken from the first part. Parts with 0 samples must be left out.
+    """
+    total = sum(n for n, _ in parts)
+
+    def merge(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            return {key: merge([v[key] for v in values]) for key in first}
+        if isinstance(first, list):
+            return [merge([v[i] for v in values]) for i in range(len(first))]
+        if isinstance(first, float):
+            return sum(n * v for (n, _), v in zip(parts, values)) / total
+        return first
+
+    return merge([means for _, means in parts])
+
+
+def reduce_means(samples: int, means: dict[str, Any], context: Optional[Processes] = None) -> dict[str, Any]:
+    """The means over every process's samples, on every process, from this process's
+    ``samples`` and ``means`` (ignored when ``samples`` is 0). A collective: every rank calls it.
+
+    Raises:
+        ConfigError: no process evaluated any sample.
+    """
+    parts = [(n, m) for n, m in (context.gather((samples, means)) if context is not None else [(samples, means)]) if n > 0]
+    if not parts:
+        raise ConfigError("no samples were evaluated (the evaluation split is empty)")
+    return parts[0][1] if len(parts) == 1 else merge_means(parts)
 
 
 @torch.no_grad()
@@ -61,14 +122,19 @@ def evaluate_loader(
     grid: Grid | None = None,
     device: torch.device | str = "cpu",
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    context: Optional[Processes] = None,
 ) -> dict[str, float]:
     """Mean of each metric over every sample of ``loader`` (samples weighted equally), scored
     on ``grid`` as in :func:`accumulate_loader`.
 
+    In a data-parallel run ``loader`` holds this process's :func:`shard` and the result is the
+    mean over all shards (:func:`reduce_means`; every rank must call this).
+
     Raises:
-        ConfigError: an unknown metric, or the loader is empty.
+        ConfigError: an unknown metric, or no process has a sample.
     """
-    return accumulate_loader(operator, loader, metrics, grid, device, autocast).means()
+    accumulator = accumulate_loader(operator, loader, metrics, grid, device, autocast)
+    return reduce_means(accumulator.count, accumulator.means() if accumulator.count else {}, context)
 
 
 def channel_names(dataset: Any, count: int) -> list[str]:
@@ -90,6 +156,7 @@ def evaluate_views(
     batch_size: int = 32,
     device: torch.device | str = "cpu",
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    context: Optional[Processes] = None,
 ) -> list[dict[str, Any]]:
     """One row per view: ``{"resolution": "32x32", "method": "stride", "stride": 2, "samples": n,
     <metric>: mean, ...}``, plus for multi-channel data ``"per_channel": {<metric>: {<channel>:
@@ -100,22 +167,28 @@ def evaluate_views(
     metric's mean, and each per-channel value, is then the mean over predicted steps) and
     ``samples`` counts trajectories; for windows it counts windows. Rollout channels are the
     trajectory's state channels.
+
+    In a data-parallel run every process scores its :func:`shard` of each view (``batch_size``
+    samples per process and batch) and every process returns the rows over all samples; every
+    rank must call this.
     """
     rows = []
     for view in views if views is not None else available_resolutions(data, split):
-        if data.task == "rollout":
-            dataset = open_rollout(data, split, view)
-            loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-            names = list(dataset.source.channels)
-            means = evaluate_rollout(operator, loader, metrics, dataset.steps_in, dataset.steps_out, dataset.grid, device,
-                                     autocast, names if len(names) > 1 else None)
-        else:
-            dataset = open_split(data, split, view)
-            loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-            accumulator = accumulate_loader(operator, loader, metrics, dataset.grid, device, autocast)
-            means = accumulator.means()
-            if accumulator.channels > 1:
-                means["per_channel"] = accumulator.channel_means(channel_names(dataset, accumulator.channels))
+        dataset = open_rollout(data, split, view) if data.task == "rollout" else open_split(data, split, view)
+        local = shard(dataset, context)
+        means: dict[str, Any] = {}
+        if len(local) > 0:
+            loader = DataLoader(local, batch_size=batch_size, shuffle=False)
+            if data.task == "rollout":
+                names = list(dataset.source.channels)
+                means = evaluate_rollout(operator, loader, metrics, dataset.steps_in, dataset.steps_out, dataset.grid, device,
+                                         autocast, names if len(names) > 1 else None)
+            else:
+                accumulator = accumulate_loader(operator, loader, metrics, dataset.grid, device, autocast)
+                means = accumulator.means()
+                if accumulator.channels > 1:
+                    means["per_channel"] = accumulator.channel_means(channel_names(dataset, accumulator.channels))
+        means = reduce_means(len(local), means, context)
         rows.append({"resolution": grid_label(dataset.grid_shape), "method": view.method, "stride": view.stride,
                      "samples": len(dataset), **means})
         dataset.close()

@@ -2,12 +2,18 @@
 
 data -> normalizers (fitted on the training split) -> model -> Trainer (selection on the
 validation split) -> evaluation of every metric at every test resolution -> ``metrics.json``,
-a pretrained directory ``<run dir>/model``, plots.
+a pretrained directory ``<run dir>/model``, plots and TensorBoard events.
+
+Under ``torchrun`` every process runs :func:`run_experiment` and they train one model with
+DistributedDataParallel (:mod:`neuralops.training.distributed`): ``trainer.batch_size`` is the
+global batch, the normalizers are fitted once (rank 0) and broadcast, evaluation is sharded and
+reduced exactly, and rank 0 alone writes the run directory (the one rank 0 was given, which
+every rank then uses) and logs.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +24,20 @@ from torch.utils.data import ConcatDataset, DataLoader, Subset
 from neuralops.data import fit_normalizers
 from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_views
 from neuralops.data.multires import ResolutionBatchSampler
+from neuralops.data.normalize import ChannelNormalizer
 from neuralops.data.splits import manifest
 from neuralops.errors import ConfigError, DataFormatError
 from neuralops.evaluation.plots import plot_history, plot_prediction
-from neuralops.evaluation.resolution import evaluate_views, format_rollout, format_table, grid_label
+from neuralops.evaluation.resolution import evaluate_views, format_rollout, format_table, grid_label, shard
 from neuralops.io import write_json
 from neuralops.models import build
 from neuralops.models.base import model_class
 from neuralops.pretrained import PretrainedOperator, save_pretrained
+from neuralops.training.distributed import Distributed, init_distributed, shutdown
 from neuralops.training.optim import build_optimizer, build_scheduler
-from neuralops.training.trainer import Trainer, TrainerConfig, resolve_device
+from neuralops.training.trainer import Trainer, TrainerConfig
+
+log = logging.getLogger(__name__)
 
 def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
     section = cfg[key] if key in cfg else None
@@ -45,7 +55,7 @@ def _model(model_cfg: dict[str, Any], dataset):
     if name is None:
         raise ConfigError("model config lacks 'name' (the registered model name, e.g. model=fno)")
     for key, value in (("in_channels", len(dataset.input_channels)), ("out_channels", len(dataset.output_channels))):
-        if options.get(key, value) != value:
+        if options.get(key) not in (None, value):
             raise ConfigError(f"model.{key}={options[key]} does not match the data, which has {value}")
         options[key] = value
     options.update(model_class(name).options_from_grid(options, dataset.grid))
@@ -66,16 +76,46 @@ def _normalized_batches(dataset, input_normalizer, output_normalizer, batch_size
         )
 
 
+def _normalizers(dataset, batch_size: int, context: Distributed) -> tuple[ChannelNormalizer, ChannelNormalizer]:
+    """Input and output normalizers fitted by rank 0 in one pass over ``dataset``, on every rank."""
+    stats = [n.to_dict() for n in fit_normalizers(dataset, batch_size=batch_size)] if context.is_main else None
+    inputs, outputs = (ChannelNormalizer.from_dict(s) for s in context.broadcast(stats))
+    return inputs, outputs
+
+
 def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = ".") -> dict[str, Any]:
-    """Train and evaluate as configured; write everything into ``run_dir``; return the metrics."""
-    run_dir, base_dir = Path(run_dir), Path(base_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train and evaluate as configured; write everything into ``run_dir``; return the metrics.
+
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), every process calls this and joins one
+    data-parallel run; every rank returns the same metrics, and rank 0's ``run_dir`` is used.
+
+    Raises:
+        ConfigError, DataFormatError, PretrainedFormatError: one line naming the bad option,
+            file or key (also: ``trainer.resume`` on another data file or model, a diverging
+            loss).
+    """
     trainer_cfg = TrainerConfig.from_dict(_plain(cfg, "trainer"))
+    context, device = init_distributed(trainer_cfg.device)
+    try:
+        if not context.is_main:
+            logging.getLogger("neuralops").setLevel(logging.WARNING)
+        agreed = Path(context.broadcast(str(run_dir)))
+        if agreed != Path(run_dir):
+            log.warning("rank %d was given run dir %s, rank 0 %s: using rank 0's (pass hydra.run.dir=DIR so every rank agrees)",
+                        context.rank, run_dir, agreed)
+        return _run(cfg, trainer_cfg, agreed, Path(base_dir), context, device)
+    finally:
+        shutdown(context)
+
+
+def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: Path, context: Distributed, device: torch.device) -> dict[str, Any]:
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     data_cfg, model_cfg, optim_cfg = _plain(cfg, "data"), _plain(cfg, "model"), _plain(cfg, "optim")
-    torch.manual_seed(int(cfg.get("seed", 0)))
+    seed = int(cfg.get("seed", 0))
+    torch.manual_seed(seed)
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
-    device = resolve_device(trainer_cfg.device)
 
     data = DataConfig.from_dict(data_cfg, base_dir)
     path = data.path
@@ -88,47 +128,44 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
     if data.max_train_samples:
         train_sets = [Subset(s, range(min(int(data.max_train_samples), len(s)))) for s in train_sets]
     primary = train_sets[0]
-    normalizers = fit_normalizers(primary, batch_size=trainer_cfg.batch_size) if data.normalize else (None, None)
+    normalizers = _normalizers(primary, trainer_cfg.batch_size, context) if data.normalize else (None, None)
 
     model = _model(model_cfg, train_set)
     operator = PretrainedOperator(model, *normalizers)
-    if model.fits_to_data:
+    if model.fits_to_data and context.is_main:  # the Trainer copies rank 0's buffers to every rank
         model.fit_to_data(_normalized_batches(primary, *normalizers, trainer_cfg.batch_size))
-    generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
-    if len(train_sets) == 1:
-        train_data = primary
-        train_loader = DataLoader(
-            train_data, batch_size=trainer_cfg.batch_size, shuffle=True, generator=generator, num_workers=trainer_cfg.num_workers
-        )
-    else:
-        train_data = ConcatDataset(train_sets)
-        sampler = ResolutionBatchSampler([len(s) for s in train_sets], trainer_cfg.batch_size, generator=generator)
-        train_loader = DataLoader(train_data, batch_sampler=sampler, num_workers=trainer_cfg.num_workers)
-    val_loader = DataLoader(val_set, batch_size=trainer_cfg.batch_size) if val_set is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    sampler = ResolutionBatchSampler([len(s) for s in train_sets], trainer_cfg.batch_size, generator=generator,
+                                     world_size=context.world_size, rank=context.rank)
+    train_data = primary if len(train_sets) == 1 else ConcatDataset(train_sets)
+    # one generator decides the data order: the sampler's shuffles and the loader's worker seed
+    train_loader = DataLoader(train_data, batch_sampler=sampler, generator=generator, num_workers=trainer_cfg.num_workers)
+    local_batch = trainer_cfg.batch_size // context.world_size
+    val_loader = DataLoader(shard(val_set, context), batch_size=local_batch) if val_set is not None else None
     optimizer = build_optimizer(operator.parameters(), optim_cfg)
     steps = len(train_loader) if trainer_cfg.limit_train_batches is None else min(len(train_loader), trainer_cfg.limit_train_batches)
     scheduler, interval = build_scheduler(optimizer, optim_cfg, trainer_cfg.epochs, steps)
-    trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device, grid=train_set.grid)
+    identity = {
+        "data": {"path": str(path.resolve()), "format": data.file_format, "task": _task_summary(data), "split": data.split_policy,
+                 "train_resolution": train_label, "train_samples": len(train_data), "normalize": data.normalize},
+        "model": {"name": model.name, "config": model.config},
+        "trainer": {"batch_size": trainer_cfg.batch_size, "loss": trainer_cfg.loss},
+    }
+    trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device, grid=train_set.grid,
+                      context=context, identity=identity)
     if trainer_cfg.resume:
         resume = Path(trainer_cfg.resume)
         trainer.resume(resume / "checkpoints" / "last" if (resume / "checkpoints").is_dir() else resume)
 
-    print(f"model {model.name}: {model.num_parameters():,} parameters; data {path.name}: "
-          f"{len(train_data)} train samples at {train_label}, run dir {run_dir}")
-    start = time.perf_counter()
+    log.info("model %s: %s parameters; data %s: %d train samples at %s; %d process(es), global batch %d; run dir %s",
+             model.name, f"{model.num_parameters():,}", path.name, len(train_data), train_label, context.world_size,
+             trainer_cfg.batch_size, run_dir)
     history = trainer.fit(train_loader, val_loader)
-    train_time = time.perf_counter() - start
 
     test_views = available_resolutions(data, "test")
-    rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, trainer_cfg.batch_size, device, trainer.autocast)
+    rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, local_batch, device, trainer.autocast, context)
     if not rows:
         raise DataFormatError(f"{path}: no resolution holds a 'test' split, so nothing can be evaluated")
-    print(f"\ntest metrics of {model.name} trained at {train_label} (mean over samples):")
-    print(format_table(rows, trainer_cfg.metrics))
-    if data.task == "rollout":
-        print(format_rollout(rows, trainer_cfg.metrics[0]))
-    write_json(run_dir / "splits.json", {"data": str(path), **manifest(data.split_policy, data.splits)})
-
     results = {
         "model": model.name,
         "parameters": model.num_parameters(),
@@ -141,10 +178,18 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
         "train_samples": len(train_data),
         "epochs": trainer.epoch,
         "selection": trainer_cfg.select if val_loader is not None else "last",
-        "train_time_s": train_time,
+        "processes": context.world_size,
+        "train_time_s": trainer.train_time_s,
         "val_best": trainer.best_val if val_loader is not None else None,
         "test": rows,
     }
+    if not context.is_main:
+        return results
+    table = format_table(rows, trainer_cfg.metrics)
+    if data.task == "rollout":
+        table += "\n" + format_rollout(rows, trainer_cfg.metrics[0])
+    log.info("test metrics of %s trained at %s (mean over samples):\n%s", model.name, train_label, table)
+    write_json(run_dir / "splits.json", {"data": str(path), **manifest(data.split_policy, data.splits)})
     write_json(run_dir / "metrics.json", results)
     save_pretrained(
         run_dir / "model",
@@ -160,7 +205,16 @@ def run_experiment(cfg: DictConfig, run_dir: str | Path, base_dir: str | Path = 
             "test": rows,
         },
     )
-    _plots(operator, data, test_views, history, run_dir, trainer_cfg.loss, device)
+    writer = trainer.tensorboard()
+    try:
+        if writer is not None:
+            for row in rows:
+                for name in trainer_cfg.metrics:
+                    writer.add_scalar(f"test/{name}/{row['resolution']}", row[name], trainer.epoch)
+        _plots(operator, data, test_views, history, run_dir, trainer_cfg.loss, device, writer, trainer.epoch)
+    finally:
+        if writer is not None:
+            writer.close()
     return results
 
 
@@ -174,7 +228,9 @@ def _task_summary(data: DataConfig) -> dict[str, Any] | None:
 
 
 @torch.no_grad()
-def _plots(operator, data: DataConfig, views, history, run_dir: Path, loss_name: str, device) -> None:
+def _plots(operator, data: DataConfig, views, history, run_dir: Path, loss_name: str, device, writer, epoch: int) -> None:
+    """``plots/loss.png`` and, at each test grid of a 1-D or 2-D dataset, truth / prediction /
+    error of test sample 0 (``plots/prediction_<grid>.png`` and TensorBoard ``test/prediction_<grid>``)."""
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_history(history, plots / "loss.png", loss_name)
@@ -187,5 +243,6 @@ def _plots(operator, data: DataConfig, views, history, run_dir: Path, loss_name:
         label = grid_label(dataset.grid_shape)
         sample = dataset[0]
         pred = operator(sample["x"][None].to(device))[0]
-        plot_prediction(sample["y"][0], pred[0], plots / f"prediction_{label}.png", f"test sample 0 at {label} ({view.label})")
+        plot_prediction(sample["y"][0], pred[0], plots / f"prediction_{label}.png", f"test sample 0 at {label} ({view.label})",
+                        writer, f"test/prediction_{label}", epoch)
         dataset.close()
