@@ -6,8 +6,9 @@ Settings (float64, 2 threads unless ``--threads`` says otherwise):
   time unit with 10 outputs, fixed dt = 1e-3 (max|u0| ~ 1.2 gives |u| k_max dt ~ 2.6, near the
   ETDRK4 limit 2.8; the solver's CFL default would pick ~4e-4, i.e. ~2.4x the work);
 * Navier-Stokes: 64^2, FNO preset (nu = 1e-3, forcing, dt = FNO_TIME_STEP = 5e-3), simulated
-  time ``--ns-time`` (default 5 time units; the FNO nu = 1e-3 data set runs to 50, so multiply
-  the per-sample time by 10 for it);
+  time ``--ns-time`` (default 5 time units, any positive number; outputs at every whole time
+  unit and at the end; the FNO nu = 1e-3 data set runs to 50, so multiply the per-sample time
+  by 10 for it);
 * shallow water: 64 x 128 equiangular, lmax = mmax = 32, random balanced ICs, 1 simulated day
   with the CFL-based default step (~700 s).
 
@@ -18,6 +19,7 @@ per (solver, batch): seconds per batch and per sample.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -42,10 +44,30 @@ def timed(function) -> float:
     return time.perf_counter() - start
 
 
+def positive(kind: type):
+    """An argparse type: a finite ``kind`` (int or float) greater than 0."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
+
+
+def output_times(final_time: float) -> list[float]:
+    """Every whole time unit up to ``final_time``, and ``final_time`` itself."""
+    return sorted({float(t) for t in range(1, math.floor(final_time) + 1)} | {float(final_time)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--ns-time", type=float, default=5.0)
+    parser.add_argument("--threads", type=positive(int), default=2)
+    parser.add_argument("--ns-time", type=positive(float), default=5.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
@@ -58,7 +80,7 @@ def main() -> None:
     forcing = fno_forcing(64)
     for batch in (1, 8, 32):
         w0 = sample_fno_initial_vorticity(batch, 64, generator)
-        times = [float(i + 1) for i in range(int(args.ns_time))]
+        times = output_times(args.ns_time)
         seconds = timed(lambda: solve_navier_stokes(w0, 1e-3, times, dt=FNO_TIME_STEP, forcing=forcing))
         report(f"navier-stokes 64^2 nu=1e-3 T={args.ns_time:g} dt={FNO_TIME_STEP:g}", batch, seconds)
 

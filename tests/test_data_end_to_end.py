@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from neuralops.config_store import register
 from neuralops.data.generate import main as generate
 from neuralops.training.run import run_experiment
 
@@ -20,6 +21,7 @@ FAST = ["trainer.epochs=1", "trainer.batch_size=8", "trainer.limit_train_batches
 
 
 def compose_config(repo_root, overrides):
+    register()
     with initialize_config_dir(config_dir=str(repo_root / "configs"), version_base="1.3"):
         return compose("config", overrides=list(overrides))
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +95,7 @@ def test_cli_overwrite_replaces_file(tmp_path):
         (["darcy", "--samples", "4", "--resolutions", "nine"], "expected an integer number of points"),
         (["darcy", "--samples", "0", "--resolutions", "9"], "expected a positive integer"),
         (["darcy", "--samples", "4", "--resolutions", "9", "--val-fraction", "1.5"], "in [0, 1)"),
-        (["darcy", "--samples", "4", "--resolutions", "9", "--val-fraction", "0.5", "--test-fraction", "0.5"], "leave no training sample"),
+        (["darcy", "--samples", "4", "--resolutions", "9", "--val-fraction", "0.5", "--test-fraction", "0.5"], "gives 0 train, 2 val and 2 test samples"),
         (["heat", "--samples", "4", "--resolutions", "9"], "invalid choice: 'heat'"),
         (["darcy", "--samples", "4"], "--resolutions"),
         (["darcy", "--samples", "4", "--resolutions", "9", "--grid", "staggered"], "invalid choice: 'staggered'"),
@@ -270,7 +274,7 @@ def test_average_coefficient_file_stores_control_volume_means_and_the_same_solut
 )
 def test_cli_bad_reference_options_are_one_line_errors_and_write_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "x.h5"
-    assert main(["darcy", "--samples", "4", "--no-progress", *args, "--out", str(out)]) == 1
+    assert main(["darcy", "--samples", "10", "--no-progress", *args, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
@@ -335,3 +339,81 @@ def test_shipped_samples_regenerate_from_seed():
         step = 128 // (n - 1)
         np.testing.assert_allclose(sample["y"][0].numpy(), u[::step, ::step], rtol=1e-5, atol=1e-9)
         ds.close()
+
+
+# ----------------------------------------------------------------------------- bad options, signals
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["darcy", "--samples", "1", "--resolutions", "9"], 2,
+         "--samples 1 with --val-fraction 0.1 and --test-fraction 0.1 gives 1 train, 0 val and 0 test samples; the splits need --samples >= 6"),
+        (["darcy", "--samples", "10", "--resolutions", "9", "--seed", "-1"], 2, "argument --seed: expected a non-negative integer, got -1"),
+        (["darcy", "--samples", "10", "--resolutions", "9", "--workers", "0"], 2, "argument --workers: expected a positive integer"),
+        (["darcy", "--samples", "10", "--resolutions", "9", "--shard-size", "0"], 2, "argument --shard-size: expected a positive integer"),
+        (["darcy", "--samples", "10", "--resolutions", "9", "--batch-size", "0"], 1, "--batch-size must be >= 1, got 0"),
+        (["burgers", "--samples", "10", "--resolutions", "16", "--viscosity", "-1"], 1, "--viscosity must be a finite number >= 0, got -1.0"),
+        (["burgers", "--samples", "10", "--resolutions", "16", "--viscosity", "nan"], 1, "--viscosity must be a finite number >= 0, got nan"),
+        (["burgers", "--samples", "10", "--resolutions", "16", "--final-time", "inf"], 1, "--final-time must be a finite number > 0"),
+        (["burgers", "--samples", "10", "--resolutions", "16", "--n-times", "1"], 1, "--n-times must be >= 2"),
+        (["navier_stokes", "--samples", "10", "--resolutions", "16", "--dt", "0"], 1, "--dt must be a finite number > 0, got 0.0"),
+        (["navier_stokes", "--samples", "10", "--resolutions", "16", "--dt", "abc"], 2, "argument --dt: invalid float value: 'abc'"),
+        (["shallow_water", "--samples", "10", "--resolutions", "9", "--rms-velocity", "-1"], 1, "--rms-velocity must be a finite number > 0"),
+        (["shallow_water", "--samples", "10", "--resolutions", "8"], 1, "shallow water needs nlat >= 9, got 8"),
+    ],
+)
+def test_every_bad_generator_option_is_one_line_and_writes_nothing(tmp_path, capsys, args, code, message):
+    for out in (tmp_path / "x.h5", tmp_path / "folder"):
+        extra = ["--shard-size", "4"] if out.suffix == "" else []
+        try:
+            status = main([*args, *extra, "--no-progress", "--out", str(out)])
+        except SystemExit as exit_:
+            status = exit_.code
+        err = capsys.readouterr().err
+        assert status == code and message in err and err.count("\n") == 1, err
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_out_must_fit_the_shard_option(tmp_path, capsys):
+    (tmp_path / "file.h5").write_text("x")
+    (tmp_path / "folder").mkdir()
+    for args, message in ((["--shard-size", "4", "--out", str(tmp_path / "file.h5"), "--overwrite"], "is a file; with --shard-size give a folder"),
+                          (["--out", str(tmp_path / "folder"), "--overwrite"], "is a directory; give a file name (or --shard-size N"),
+                          (["--shard-size", "4", "--out", str(tmp_path / "folder")], "exists; pass --overwrite to replace it")):
+        with pytest.raises(SystemExit) as info:
+            main(["darcy", "--samples", "10", "--resolutions", "9", "--no-progress", *args])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.h5", "folder"] and not any((tmp_path / "folder").iterdir())
+
+
+@pytest.mark.parametrize("shards", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["file", "folder"])
+def test_sigterm_while_writing_leaves_nothing(tmp_path, repo_root, shards):
+    """SIGTERM during generation (the staging file or folder exists) ends with status 143 and
+    removes every partial file."""
+    out = tmp_path / ("ns" if shards else "ns.h5")
+    args = ["navier_stokes", "--samples", "40", "--resolutions", "32", "--final-time", "20", "--batch-size", "1",
+            "--no-progress", "--out", str(out), *(["--shard-size", "10"] if shards else [])]
+    proc = subprocess.Popen([sys.executable, "-m", "neuralops.data.generate", *args], cwd=repo_root,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 300
+    while not any(p.name.startswith(".") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "timeout"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_generators_accepts_a_fraction_of_a_time_unit(repo_root):
+    """``--ns-time 0.5`` crashed (no output time); the outputs are every whole unit and the end."""
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        import bench_generators
+    finally:
+        sys.path.remove(str(repo_root / "benchmarks"))
+    assert bench_generators.output_times(0.5) == [0.5] and bench_generators.output_times(2.5) == [1.0, 2.0, 2.5]
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a positive float"):
+        bench_generators.positive(float)("-1")

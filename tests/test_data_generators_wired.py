@@ -95,9 +95,9 @@ def test_bad_generator_requests_write_nothing(tmp_path, capsys, args, code, mess
     out = tmp_path / "x.h5"
     if code == 2:
         with pytest.raises(SystemExit) as info:
-            main([*args, "--samples", "4", "--out", str(out)])
+            main([*args, "--samples", "10", "--out", str(out)])
         assert info.value.code == 2
     else:
-        assert main([*args, "--samples", "4", "--no-progress", "--out", str(out)]) == 1
+        assert main([*args, "--samples", "10", "--no-progress", "--out", str(out)]) == 1
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

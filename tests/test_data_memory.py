@@ -2,7 +2,8 @@
 
 Resident-set growth (psutil RSS, which excludes the OS page cache that buffers file reads) is
 measured while a ``DataLoader`` streams every window of a PDEBench-layout file (contiguous,
-uncompressed: what PDEBench ships) and of a neuralops trajectory file (chunked, gzip). The
+uncompressed: what PDEBench ships), of a folder of 16 such files read as one dataset, and of a
+neuralops trajectory file (chunked, gzip). The
 bound, **16 MiB** (a batch here is under 1 MiB; h5py's chunk cache is 1 MiB per dataset), is
 a quarter of the 64 MiB default-suite file and 1/25 of the 400 MiB ``slow`` one; a reader that
 loaded a whole array, as PDEBench's loader does, would exceed it.
@@ -79,3 +80,17 @@ def test_neuralops_trajectory_file_streams_with_bounded_memory(tmp_path):
     growth, items = _peak_growth(cfg)
     assert items == 28 * 14
     assert growth < BOUND, f"RSS grew by {growth / 2**20:.1f} MiB reading a {path.stat().st_size / 2**20:.0f} MiB file"
+
+
+def test_a_folder_of_many_files_streams_with_bounded_memory(tmp_path):
+    """16 PDEBench files of 4 MiB (64 MiB in all) read as one dataset: handles of at most 8 files
+    are open at once, so memory stays bounded like a single file's."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for k in range(16):
+        _write_pdebench(folder / f"2D_part-{k}.hdf5", 2)
+    cfg = DataConfig.from_dict({"path": str(folder), "task": "window", "steps_in": 2, "steps_out": 1, "val_fraction": 0.0})
+    assert cfg.foreign.n_samples == 32
+    growth, items = _peak_growth(cfg)
+    assert items == len(cfg.splits["train"]) * 30
+    assert growth < BOUND, f"RSS grew by {growth / 2**20:.1f} MiB reading a 64 MiB folder"

@@ -200,9 +200,9 @@ def test_pickled_dataset_drops_handle_and_reopens(toy):
     path, arrays = toy
     ds = OperatorDataset(path, split="train", resolution=8)
     ds[0]
-    assert ds._file is not None
+    assert list(ds._open) == [str(path)]
     clone = pickle.loads(pickle.dumps(ds))
-    assert clone._file is None
+    assert clone._open == {}
     assert torch.equal(clone[2]["y"], torch.from_numpy(arrays[8][1][2]))
     loader = DataLoader(ds, batch_size=3, num_workers=2)
     batches = list(loader)

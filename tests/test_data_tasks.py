@@ -127,7 +127,7 @@ def test_rollout_items_exclude_input_frames(traj_file):
     ("options", "message"),
     [
         ({"steps_in": 4, "steps_out": 3}, "exceeds the 6 time steps"),
-        ({"steps_in": 0}, "data.steps_in must be an integer >= 1"),
+        ({"steps_in": 0}, "data.steps_in=0 must be >= 1"),
     ],
 )
 def test_window_options_are_checked(traj_file, options, message):
@@ -155,7 +155,7 @@ def test_pickled_task_reopens_in_workers(traj_file):
     task = open_split(config(traj_file, task="window", steps_in=2, steps_out=1), "train")
     task[0]
     clone = pickle.loads(pickle.dumps(task))
-    assert clone.source._file is None
+    assert clone.source._open == {}
     batches = list(DataLoader(task, batch_size=4, num_workers=2))
     assert sum(len(b["x"]) for b in batches) == len(task)
     np.testing.assert_array_equal(torch.cat([b["y"] for b in batches]).numpy(), np.stack([task[j]["y"].numpy() for j in range(len(task))]))

@@ -1,9 +1,11 @@
-"""Lazy, per-sample reading of a neuralops HDF5 file (one split at one resolution).
+"""Lazy, per-sample reading of a neuralops dataset (one split at one resolution).
 
-:class:`OperatorDataset` reads pair files (``{"x", "y"}`` per sample);
-:class:`TrajectoryFileSource` reads trajectory files for the tasks of
-:mod:`neuralops.data.tasks`. Both keep only the file path and small metadata (channel names,
-coordinates, the rows of their samples) and open the file lazily once per process
+:class:`OperatorDataset` reads pair datasets (``{"x", "y"}`` per sample);
+:class:`TrajectoryFileSource` reads trajectory datasets for the tasks of
+:mod:`neuralops.data.tasks`. A dataset is one HDF5 file or a folder of its shards
+(:func:`~neuralops.data.schema.read_folder_header`), read the same way: the same samples in
+the same order. Both readers keep only paths and small metadata (channel names, coordinates, the
+file and row of each sample) and open files lazily once per process
 (:class:`~neuralops.data.handles.LazyH5`). Each read selects one sample (a window of time steps
 for trajectories) with h5py slicing, so memory stays bounded by a sample.
 """
@@ -14,6 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import h5py
 import numpy as np
 
 from neuralops.data.schema import FileHeader, ResolutionHeader, iter_split_ids, read_header, resolution_key
@@ -45,7 +48,7 @@ def _resolutions_holding(header: FileHeader, ids: np.ndarray) -> list[Resolution
 
 def resolutions(path: str | os.PathLike, split: str = "test", partial: bool = False) -> list[tuple[int, ...]]:
     """Grid shapes (points per axis) that hold every sample of ``split`` (``partial``: at least
-    one), coarsest first."""
+    one), coarsest first; ``path`` is a file or a folder of shards."""
     header = read_header(path)
     ids = _split_ids(header, split)
     if partial:
@@ -153,18 +156,24 @@ class _StoredSplit:
         grid = Grid.from_file_attrs(meta.axes, res.coords, meta.grid, meta.boundary, f"{header.path}: key '/resolutions/{res.key}/coords'")
         self._describe(meta.name, grid, res.coords, header.attrs, ids, view)
         self.split = split
-        self._rows = res.rows_of(ids)
+        self._files = [file for file, _ in res.parts]
+        self._part, self._rows = res.locate(res.rows_of(ids))
         return header, res
 
+    def _file_and_row(self, i: int) -> tuple[h5py.File, int]:
+        """This process's handle of the file (shard) holding sample ``i``, and its row there."""
+        return self._handle(self._files[self._part[i]]), int(self._rows[i])
+
     def _where(self, i: int) -> str:
-        return f"row {int(self._rows[i])} (sample {int(self.sample_ids[i])})"
+        shard = f" of {os.path.basename(self._files[self._part[i]])}" if len(self._files) > 1 else ""
+        return f"row {int(self._rows[i])}{shard} (sample {int(self.sample_ids[i])})"
 
 
 class OperatorDataset(_StoredSplit, PairSource):
     """One split of a neuralops pair file at one resolution, read lazily one sample at a time.
 
     Args:
-        path: the HDF5 file (layout ``pairs``).
+        path: the HDF5 file (layout ``pairs``), or a folder of its shards.
         split: ``"train"``, ``"val"``, ``"test"`` or another split stored in the file.
         resolution: points per axis (``17`` means ``17 x 17`` in 2-D) or a tuple of points per
             axis; ``None`` picks the finest resolution that holds every sample of the split.
@@ -180,7 +189,7 @@ class OperatorDataset(_StoredSplit, PairSource):
     same physical sample in every resolution of the same split.
 
     Attributes:
-        path: the file, as a string.
+        path: the file or folder, as a string.
         split: the split name.
         input_channels, output_channels: channel names, in channel-axis order.
         grid_shape: points per axis, in ``axes`` order.
@@ -213,15 +222,11 @@ class OperatorDataset(_StoredSplit, PairSource):
         self._inputs_key = f"/resolutions/{res.key}/inputs"
         self._outputs_key = f"/resolutions/{res.key}/outputs"
 
-    def _read_row(self, key: str, row: int) -> np.ndarray:
-        space = self._space()
-        if all(s == slice(None) for s in space):
-            return self._handle()[key][row]
-        return self._handle()[key][(row, slice(None), *space)]
-
     def _read_pair(self, i: int) -> tuple[tuple[str, np.ndarray], tuple[str, np.ndarray]]:
-        row = int(self._rows[i])
-        return (self._inputs_key, self._read_row(self._inputs_key, row)), (self._outputs_key, self._read_row(self._outputs_key, row))
+        h5, row = self._file_and_row(i)
+        space = self._space()
+        selection = row if all(s == slice(None) for s in space) else (row, slice(None), *space)
+        return (self._inputs_key, h5[self._inputs_key][selection]), (self._outputs_key, h5[self._outputs_key][selection])
 
     def __repr__(self) -> str:
         return (
@@ -259,7 +264,8 @@ class TrajectoryFileSource(_StoredSplit, TrajectorySource):
         self._key = f"/resolutions/{res.key}/trajectories"
 
     def _read_steps(self, i: int, steps: slice) -> tuple[str, np.ndarray]:
-        return self._key, self._handle()[self._key][(int(self._rows[i]), steps, slice(None), *self._space())]
+        h5, row = self._file_and_row(i)
+        return self._key, h5[self._key][(row, steps, slice(None), *self._space())]
 
     def __repr__(self) -> str:
         return (

@@ -1,7 +1,10 @@
 """The data factory: a data config → the dataset of a split at a grid, whatever the file.
 
 ``run_experiment`` and the evaluation go through here, so a neuralops file, a PDEBench file or
-a Well file, with or without a time-dependent task, trains with the same code::
+a Well file, with or without a time-dependent task, trains with the same code. ``data.path``
+may also be a folder read as one dataset: neuralops shards (``generate --shard-size``), PDEBench
+files such as the incompressible-NS shards, or a Well dataset with its ``train/``, ``valid/``
+and ``test/`` folders (the splits are the folders)::
 
     cfg = DataConfig.from_dict(composed_cfg["data"], base_dir)
     train = open_split(cfg, "train")                       # at the training grid
@@ -18,8 +21,9 @@ Options (``configs/data/*.yaml``; every key is listed in :data:`DATA_OPTIONS`):
   (several stored grids: multi-resolution training, each batch on one grid) and ``train_stride``;
   ``test_resolutions`` (stored grids) or ``test_strides`` (views of the finest stored grid);
   ``resolution_method`` (``stride`` or ``fourier_filter``) for every stride above 1.
-* splits: ``split`` (``auto``: the file's own for neuralops files, ``random`` otherwise;
-  ``file``, ``pdebench``, ``random``), ``val_fraction``, ``test_fraction``, ``split_seed``.
+* splits: ``split`` (``auto``: the stored splits of neuralops data and of split folders,
+  ``random`` otherwise; ``file``, ``pdebench``, ``random``), ``val_fraction``,
+  ``test_fraction``, ``split_seed``.
 * ``max_train_samples``, ``normalize`` (used by the training run), ``rdcc_nbytes`` (HDF5
   chunk cache per dataset, bytes).
 """
@@ -38,11 +42,12 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from neuralops.data.adapters import ForeignFile
-from neuralops.data.adapters.pdebench import inspect_pdebench
+from neuralops.data.adapters.folders import FileCollection, inspect_folder, inspect_split_folders, split_folders
+from neuralops.data.adapters.pdebench import NS_INCOM_STATE, inspect_pdebench
 from neuralops.data.adapters.the_well import inspect_well
 from neuralops.data.dataset import OperatorDataset, TrajectoryFileSource, resolutions
 from neuralops.data.handles import check_rdcc_nbytes
-from neuralops.data.schema import FORMAT, open_h5, read_header
+from neuralops.data.schema import FORMAT, data_files, open_h5, read_header
 from neuralops.data.sources import PairSource, TrajectorySource
 from neuralops.data.splits import SPLIT_POLICIES, pdebench_split, random_split
 from neuralops.data.tasks import TASKS, OneShotTask, RolloutTask, WindowTask
@@ -119,6 +124,13 @@ class DataConfig:
         if self.test_strides is not None and self.test_resolutions is not None:
             raise ConfigError("give data.test_resolutions (grids stored in the file) or data.test_strides (views of one grid), not both")
         check_rdcc_nbytes(self.rdcc_nbytes)
+        for key, low in (("steps_in", 1), ("steps_out", 1), ("time_stride", 1), ("train_stride", 1), ("max_train_samples", 1), ("rollout_steps", 1)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise ConfigError(f"data.{key}={value} must be >= {low}" + (" (null: no cap)" if key == "max_train_samples" else ""))
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"data.{key}={getattr(self, key)} must be in [0, 1)")
 
     @cached_property
     def file_format(self) -> str:
@@ -127,30 +139,38 @@ class DataConfig:
 
     @cached_property
     def foreign(self) -> ForeignFile | None:
-        """The inspected foreign file (``None`` for a neuralops file)."""
-        if self.file_format == "pdebench":
-            return inspect_pdebench(self.path)
-        if self.file_format == "the_well":
-            return inspect_well(self.path)
-        return None
+        """The inspected foreign file, or folder of files (``None`` for neuralops data)."""
+        if self.file_format == "neuralops":
+            return None
+        inspect = inspect_pdebench if self.file_format == "pdebench" else inspect_well
+        if not self.path.is_dir():
+            return inspect(self.path)
+        folders = split_folders(self.path)
+        return inspect_folder(self.path, inspect) if folders is None else inspect_split_folders(self.path, folders, inspect)
 
     @property
     def split_policy(self) -> str:
         if self.split != "auto":
             return self.split
-        return "file" if self.file_format == "neuralops" else "random"
+        return "file" if self.file_format == "neuralops" or split_folders(self.path) is not None else "random"
 
     @cached_property
     def splits(self) -> dict[str, np.ndarray]:
-        """Sample ids per split (global ids of a neuralops file, positions in a foreign file)."""
+        """Sample ids per split (global ids of neuralops data; positions in a foreign file, or in
+        the files of a folder taken in order)."""
         policy = self.split_policy
         if self.file_format == "neuralops":
             if policy != "file":
-                raise ConfigError(f"data.split={policy!r}: a neuralops file stores its own splits; use split: file (or auto)")
+                raise ConfigError(f"data.split={policy!r}: a neuralops dataset stores its own splits; use split: file (or auto)")
             return dict(read_header(self.path).splits)
         info = self.foreign
+        stored = info.stored_splits if isinstance(info, FileCollection) else None
         if policy == "file":
-            raise ConfigError(f"data.split=file: {self.path} ({self.file_format}) stores no splits; use random or pdebench")
+            if stored is None:
+                raise ConfigError(f"data.split=file: {self.path} ({self.file_format}) stores no splits; use random or pdebench")
+            return stored
+        if stored is not None:
+            raise ConfigError(f"data.split={policy!r}: {self.path} stores its splits as train/valid/test folders; use split: auto (or file)")
         if policy == "pdebench":
             if info.test_last is None:
                 raise ConfigError(f"data.split=pdebench applies to PDEBench files only; {self.path} is a {self.file_format} file")
@@ -163,18 +183,29 @@ DATA_OPTIONS = tuple(f.name for f in fields(DataConfig))
 
 def detect_format(path: str | os.PathLike) -> str:
     """``"neuralops"``, ``"the_well"`` or ``"pdebench"`` from a file's content (root attributes
-    and top-level keys); :class:`DataFormatError` if none fits."""
+    and top-level keys); of a folder, from its first data file (of ``train/`` for split
+    folders). :class:`DataFormatError` if none fits, or for neuralops files in split folders
+    (they store their own splits)."""
+    if os.path.isdir(path):
+        folders = split_folders(path)
+        found = detect_format(data_files(path if folders is None else folders["train"])[0])
+        if found == "neuralops" and folders is not None:
+            raise DataFormatError(f"{os.fspath(path)}: neuralops data stores its own splits; point data.path at a file or a folder "
+                                  "of shards, not at train/valid/test folders")
+        return found
     with open_h5(path) as h5:
         fmt = h5.attrs.get("format")
         if (fmt.decode() if isinstance(fmt, bytes) else fmt) == FORMAT:
             return "neuralops"
         if "t0_fields" in h5 or "t1_fields" in h5 or "n_spatial_dims" in h5.attrs:
             return "the_well"
-        if "tensor" in h5 or "density" in h5 or any(isinstance(node, h5py.Group) and "data" in node for node in h5.values()):
+        if ("tensor" in h5 or "density" in h5 or all(name in h5 for name in NS_INCOM_STATE)
+                or any(isinstance(node, h5py.Group) and "data" in node for node in h5.values())):
             return "pdebench"
     raise DataFormatError(
         f"{os.fspath(path)}: key '/': not a known layout: expected a neuralops file (attribute format='neuralops'), "
-        "a PDEBench file ('tensor', CFD fields or per-sample groups with 'data') or a Well file (t0_fields/ ...)"
+        "a PDEBench file ('tensor', CFD fields, per-sample groups with 'data', or 'velocity' + 'particles') or a Well file "
+        "(t0_fields/ ...)"
     )
 
 

@@ -1,16 +1,20 @@
 """The neuralops HDF5 schema: constants, an atomic writer, a cheap header reader and a validator.
 
-A file holds one dataset (one PDE) at one or more resolutions of the *same* samples. Samples
-have global ids ``0 … n_samples-1``; each resolution group lists the ids it holds, so a coarse
-grid may hold every sample while a fine grid holds only the test split. A file has one of two
-layouts: ``pairs`` (an input→output map, format version 1) or ``trajectories`` (time series of
-a state, format version 2). The layout is written down in ``docs/data_format.md``; in brief::
+A dataset (one PDE) holds one or more resolutions of the *same* samples. Samples have global
+ids ``0 … n_samples-1``; each resolution group lists the ids it holds, so a coarse grid may hold
+every sample while a fine grid holds only the test split. A dataset has one of two layouts:
+``pairs`` (an input→output map, format version 1) or ``trajectories`` (time series of a state,
+format version 2). It is one file, or a folder of **shards** (format version 3): files that
+each hold an ascending range of the sample ids, with the same header, read together as one
+dataset (:func:`read_header` of the folder). The layout is written down in
+``docs/data_format.md``; in brief::
 
     /                     attrs: format="neuralops", format_version, layout, name, description,
                                  axes, n_dims, n_samples, boundary, grid, coarsening,
-                                 param_<name> (PDE parameters), and
+                                 param_<name> (PDE parameters),
                                  pairs: input_channels, output_channels
                                  trajectories: channels, time_units
+                                 shards: shard_index, n_shards
     /splits/<split>       int64 [n_split]  sorted global sample ids (train, val, test required)
     /times                float64 [T]      trajectories only: time of each stored step
     /resolutions/<key>/   key = "17" (same points on every axis) or "32x64"
@@ -29,6 +33,7 @@ attributes, ids and coordinates only, and :func:`validate` scans values a bounde
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +48,12 @@ from neuralops.errors import ConfigError, DataFormatError
 from neuralops.grid import AXIS_KINDS, BOUNDARIES
 
 FORMAT = "neuralops"
-FORMAT_VERSION = 2
-"""Newest version this code reads. Pair files are written as version 1 (unchanged since it),
-trajectory files as version 2."""
+FORMAT_VERSION = 3
+"""Newest version this code reads (it reads 1, 2 and 3). Pair files are written as version 1
+(unchanged since it), trajectory files as version 2, shards of either layout as version 3."""
+SHARD_VERSION = 3
+"""Version of a shard file: it holds only part of its splits' samples, which a version-1 or -2
+reader would refuse, so a shard says so by its version."""
 LAYOUTS = ("pairs", "trajectories")
 """``pairs``: one input and one output array per sample. ``trajectories``: one array
 ``[T, C, *grid]`` per sample, the state at the times ``/times``."""
@@ -71,7 +79,34 @@ COMPRESSION_LEVEL = 4
 _ROOT_STRING_ATTRS = ("name", "description", "boundary", "grid", "coarsening")
 _LAYOUT_LIST_ATTRS = {"pairs": ("input_channels", "output_channels"), "trajectories": ("channels",)}
 _ROOT_INT_ATTRS = ("format_version", "n_dims", "n_samples")
+_SHARD_ATTRS = ("shard_index", "n_shards")
 _VALUE_SCAN_BYTES = 64 * 2**20
+DATA_SUFFIXES = (".h5", ".hdf5")
+"""File names a folder dataset is made of (neuralops shards, PDEBench and Well files)."""
+
+
+def shard_file_name(name: str, index: int, count: int) -> str:
+    """File name of shard ``index`` of ``count``: ``darcy-00002-of-00004.h5``."""
+    return f"{name}-{index:05d}-of-{count:05d}.h5"
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def data_files(folder: str | os.PathLike) -> list[Path]:
+    """The HDF5 files (``*.h5``, ``*.hdf5``, not hidden) directly in ``folder``, in natural name
+    order (``ns-2.h5`` before ``ns-10.h5``), which is the order of their samples in the dataset.
+
+    Raises:
+        DataFormatError: ``folder`` holds no such file.
+    """
+    folder = Path(folder)
+    files = sorted((p for p in folder.iterdir() if p.suffix in DATA_SUFFIXES and not p.name.startswith(".") and p.is_file()),
+                   key=_natural_key)
+    if not files:
+        raise DataFormatError(f"{folder}: the folder holds no data file (*.h5 or *.hdf5)")
+    return files
 
 
 def resolution_key(shape: Sequence[int]) -> str:
@@ -174,12 +209,22 @@ class ResolutionHeader:
         index: int64 ``(n_r,)`` sorted global ids of the samples held (row ``k`` is sample
             ``index[k]``).
         coords: 1-D coordinate array per axis name, physical units.
+        parts: ``(file, rows)`` of every file holding the group, in row order: one entry for a
+            file, one per shard for a folder (row ``k`` of the group is row ``k - start`` of the
+            part whose rows start at ``start``).
     """
 
     key: str
     shape: tuple[int, ...]
     index: np.ndarray
     coords: dict[str, np.ndarray]
+    parts: tuple[tuple[str, int], ...]
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(part, local row)`` int64 arrays of the group's ``rows``."""
+        starts = np.cumsum([0] + [n for _, n in self.parts])
+        part = np.searchsorted(starts, rows, side="right") - 1
+        return part.astype(np.int64), (rows - starts[part]).astype(np.int64)
 
     def rows_of(self, sample_ids: np.ndarray) -> np.ndarray | None:
         """Rows holding ``sample_ids`` (int64), or ``None`` if any of them is not held here."""
@@ -204,6 +249,8 @@ class FileHeader:
         sample_params: names of the per-sample parameters under ``/params``.
         times: trajectories only: float64 ``(T,)`` time of each stored step (``time_units``);
             ``None`` for pair files.
+        shard: ``(shard_index, n_shards)`` of a shard file; ``None`` for a complete file or a
+            folder.
     """
 
     path: str
@@ -214,6 +261,7 @@ class FileHeader:
     resolutions: dict[tuple[int, ...], ResolutionHeader]
     sample_params: tuple[str, ...]
     times: np.ndarray | None = None
+    shard: tuple[int, int] | None = None
 
 
 def attr_value(value: Any) -> Any:
@@ -284,6 +332,12 @@ def _read_metadata(path: str, h5: h5py.File) -> tuple[DatasetMetadata, int, dict
         raise format_error(path, "/@n_dims", f"n_dims={attrs['n_dims']} but axes={attrs['axes']} names {len(attrs['axes'])} axes")
     if attrs["n_samples"] < 0:
         raise format_error(path, "/@n_samples", f"expected n_samples >= 0, found {attrs['n_samples']}")
+    if any(key in attrs for key in _SHARD_ATTRS):
+        index, count = attrs.get("shard_index"), attrs.get("n_shards")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (index, count)) or not 0 <= index < count:
+            raise format_error(path, "/@shard_index", f"expected integers 0 <= shard_index < n_shards, found {index!r} and {count!r}")
+        if attrs["format_version"] < SHARD_VERSION:
+            raise format_error(path, "/@format_version", f"a shard is format version {SHARD_VERSION}, found {attrs['format_version']}")
     params = {k[len(PARAM_PREFIX):]: v for k, v in attrs.items() if k.startswith(PARAM_PREFIX)}
     try:
         metadata = DatasetMetadata(
@@ -349,19 +403,32 @@ def _read_resolution(
         if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
             raise format_error(path, f"{where}/coords/{axis}", "expected finite, strictly increasing coordinates")
         coords[axis] = values
-    return ResolutionHeader(key=key, shape=shape, index=index, coords=coords)
+    return ResolutionHeader(key=key, shape=shape, index=index, coords=coords, parts=((path, len(index)),))
+
+
+def _check_held(path: str, splits: Mapping[str, np.ndarray], resolutions: Mapping[tuple[int, ...], ResolutionHeader]) -> None:
+    all_split_ids = np.concatenate(list(splits.values()))
+    held = np.unique(np.concatenate([r.index for r in resolutions.values()]))
+    orphans = np.setdiff1d(all_split_ids, held)
+    if len(orphans):
+        raise format_error(path, "/resolutions", f"split sample(s) {orphans[:8].tolist()} are held at no resolution")
 
 
 def read_header(path: str | os.PathLike) -> FileHeader:
-    """Check a file's structure and return its metadata, reading no sample arrays.
+    """Check a dataset's structure and return its metadata, reading no sample arrays.
 
-    Checks attributes, splits (sorted, distinct, disjoint, in range, each sample held by some
-    resolution), every resolution's index, array ranks, shapes and channel counts, coordinates
-    and per-sample parameters. Raises :class:`DataFormatError` naming the file and key at fault.
+    ``path`` is a file, or a folder of shards (:func:`read_folder_header`). Checks attributes,
+    splits (sorted, distinct, disjoint, in range, each sample held by some resolution; a shard
+    holds only its range, so that rule applies to its folder), every resolution's index, array
+    ranks, shapes and channel counts, coordinates and per-sample parameters. Raises
+    :class:`DataFormatError` naming the file and key at fault.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        return read_folder_header(path)
     with open_h5(path) as h5:
         meta, n_samples, attrs = _read_metadata(path, h5)
+        shard = (attrs["shard_index"], attrs["n_shards"]) if "n_shards" in attrs else None
         splits = {}
         split_group = h5.get("splits")
         if not isinstance(split_group, h5py.Group):
@@ -381,10 +448,8 @@ def read_header(path: str | os.PathLike) -> FileHeader:
             if header.shape in resolutions:
                 raise format_error(path, f"/resolutions/{key}", f"grid {header.shape} appears twice")
             resolutions[header.shape] = header
-        held = np.unique(np.concatenate([r.index for r in resolutions.values()]))
-        orphans = np.setdiff1d(all_split_ids, held)
-        if len(orphans):
-            raise format_error(path, "/resolutions", f"split sample(s) {orphans[:8].tolist()} are held at no resolution")
+        if shard is None:
+            _check_held(path, splits, resolutions)
         params_group = h5.get("params", {})
         for name in params_group:
             node = params_group[name]
@@ -392,7 +457,63 @@ def read_header(path: str | os.PathLike) -> FileHeader:
                 raise format_error(path, f"/params/{name}", f"expected a per-sample array of shape ({n_samples},)")
         sample_params = tuple(params_group)
     resolutions = dict(sorted(resolutions.items(), key=lambda item: (int(np.prod(item[0])), item[0])))
-    return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params, times)
+    return FileHeader(path, meta, n_samples, attrs, splits, resolutions, sample_params, times, shard)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return not np.array_equal(a, b)
+    return a != b
+
+
+def read_folder_header(folder: str | os.PathLike) -> FileHeader:
+    """The header of a folder of shards, as if it were one file.
+
+    Every file of the folder (:func:`data_files`) must be a shard of the same dataset: equal root
+    attributes except ``shard_index``, splits, times, grids and coordinates; shards
+    ``0 … n_shards-1`` all present once; shard ``k`` holding lower sample ids than shard
+    ``k + 1`` at every grid. A resolution group of the result concatenates the shards' rows
+    (``ResolutionHeader.parts``); ``path`` is the folder and ``shard`` is ``None``.
+
+    Raises:
+        DataFormatError: one line naming the folder or the file and key at fault (a missing
+            shard, a complete file among shards, a header that differs from shard 0's ...).
+    """
+    folder = os.fspath(folder)
+    headers = [read_header(f) for f in data_files(folder)]
+    for header in headers:
+        if header.shard is None:
+            raise format_error(header.path, "/@n_shards", "a complete dataset file, not a shard; a folder dataset holds the shards "
+                               "of one dataset (generate --shard-size); point data.path at this file instead")
+    count = headers[0].shard[1]
+    found = sorted(h.shard[0] for h in headers)
+    if found != list(range(count)):
+        missing = sorted(set(range(count)) - set(found))
+        twice = sorted({i for i in found if found.count(i) > 1})
+        raise DataFormatError(f"{folder}: the folder holds {len(headers)} shard file(s) of a {count}-shard dataset; "
+                              f"missing shard(s) {missing}" + (f", shard(s) {twice} twice" if twice else ""))
+    headers.sort(key=lambda h: h.shard[0])
+    first = headers[0]
+    name0 = os.path.basename(first.path)
+    for header in headers[1:]:
+        checks = [(f"/@{k}", v, header.attrs.get(k)) for k, v in first.attrs.items() if k != "shard_index"]
+        checks += [(f"/splits/{k}", v, header.splits.get(k)) for k, v in first.splits.items()]
+        checks += [("/times", first.times, header.times), ("/resolutions", list(first.resolutions), list(header.resolutions))]
+        checks += [(f"/resolutions/{r.key}/coords/{a}", c, header.resolutions[shape].coords[a])
+                   for shape, r in first.resolutions.items() if shape in header.resolutions for a, c in r.coords.items()]
+        for key, expected, found_value in checks:
+            if _differs(expected, found_value):
+                raise format_error(header.path, key, f"differs from shard 0 ({name0}); the shards of a folder share one header")
+    resolutions = {}
+    for shape, res in first.resolutions.items():
+        index = np.concatenate([h.resolutions[shape].index for h in headers])
+        if np.any(np.diff(index) <= 0):
+            raise format_error(folder, f"/resolutions/{res.key}/index", "the shards must hold ascending, disjoint ranges of sample ids")
+        parts = tuple((h.path, len(h.resolutions[shape].index)) for h in headers)
+        resolutions[shape] = ResolutionHeader(res.key, shape, index, res.coords, parts)
+    _check_held(folder, first.splits, resolutions)
+    attrs = {k: v for k, v in first.attrs.items() if k != "shard_index"}
+    return FileHeader(folder, first.metadata, first.n_samples, attrs, first.splits, resolutions, first.sample_params, first.times)
 
 
 def _scan_values(path: str, dataset: h5py.Dataset, key: str) -> None:
@@ -419,18 +540,20 @@ def _scan_values(path: str, dataset: h5py.Dataset, key: str) -> None:
 
 
 def validate(path: str | os.PathLike, check_values: bool = True) -> FileHeader:
-    """Check ``path`` against the schema; return its header, or raise one :class:`DataFormatError`.
+    """Check ``path`` (a file or a folder of shards) against the schema; return its header, or
+    raise one :class:`DataFormatError`.
 
     With ``check_values`` every sample is also read (a bounded block of rows at a time) and
     checked for NaN/Inf. Without it only the structure is checked, which reads no sample data.
     """
     header = read_header(path)
     if check_values:
-        with open_h5(path) as h5:
-            for res in header.resolutions.values():
-                for name in header.metadata.array_channels:
-                    key = f"/resolutions/{res.key}/{name}"
-                    _scan_values(header.path, h5[key], key)
+        for res in header.resolutions.values():
+            for file, _ in res.parts:
+                with open_h5(file) as h5:
+                    for name in header.metadata.array_channels:
+                        key = f"/resolutions/{res.key}/{name}"
+                        _scan_values(file, h5[key], key)
     return header
 
 
@@ -493,6 +616,9 @@ class DatasetWriter:
         compression: ``"gzip"`` (level 4, with byte shuffling), ``"lzf"`` or ``None``.
         times: trajectories only (required there): float ``(T,)`` strictly increasing time of
             each stored step, in ``metadata.time_units``.
+        shard: ``(shard_index, n_shards)`` to write one shard of a folder dataset (format
+            version 3): its resolutions hold only the shard's range of sample ids, the splits
+            and every other attribute are the whole dataset's.
     """
 
     def __init__(
@@ -504,8 +630,12 @@ class DatasetWriter:
         overwrite: bool = False,
         compression: str | None = "gzip",
         times: Sequence[float] | np.ndarray | None = None,
+        shard: tuple[int, int] | None = None,
     ):
         self.path = Path(path)
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ConfigError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+        self.shard = shard
         self.metadata = metadata
         self.n_samples = int(n_samples)
         self.times = None if times is None else np.asarray(times, dtype=np.float64)
@@ -559,7 +689,9 @@ class DatasetWriter:
     def _write_header(self) -> None:
         meta, h5 = self.metadata, self._h5
         h5.attrs["format"] = FORMAT
-        h5.attrs["format_version"] = _LAYOUT_VERSION[meta.layout]
+        h5.attrs["format_version"] = _LAYOUT_VERSION[meta.layout] if self.shard is None else SHARD_VERSION
+        if self.shard is not None:
+            h5.attrs["shard_index"], h5.attrs["n_shards"] = self.shard
         h5.attrs["name"] = meta.name
         h5.attrs["description"] = meta.description
         if meta.is_trajectory:

@@ -14,6 +14,14 @@ Three layouts (details and quirks in ``docs/foreign_data.md``):
   ``data`` array is read with axes ``("y", "x")`` (3-D: ``("z", "y", "x")``) unless only the
   other order matches the ``grid/*`` lengths. The group attribute ``config`` (a YAML string) of
   the first sample is parsed into ``attrs`` (scalar leaves, keys ``config.<path>``).
+* ``.h5`` incompressible Navier-Stokes shards (``ns_incom_inhom_2d_512-<k>.h5``, a few
+  trajectories each): ``velocity [B, T, X, Y, 2]`` and ``particles [B, T, X, Y, 1]`` stacked as
+  the state ``velocity_x, velocity_y, particles``; ``force [B, X, Y, 2]`` as the static channels
+  ``force_x, force_y``; ``t [B, T]``, of which row 0 gives the times. The files store no
+  coordinates: the grid is taken as the cell centres of the domain ``config.domain_size`` of the
+  root attribute ``config`` (``[1, 1]`` when absent, the value of PDEBench's generator config
+  ``data_gen/configs/ns_incomp.yaml``). A folder of these shards is read as one dataset
+  (:mod:`neuralops.data.adapters.folders`).
 
 Channel names are the dataset names (``tensor``, ``density`` …, ``nu``); the ``.h5`` ``data``
 channels have no names in the file and are named from the known file families
@@ -73,13 +81,19 @@ def _times(path: str, h5: h5py.File | h5py.Group, key: str, n_times: int) -> np.
     return node[:n_times].astype(np.float64)
 
 
-def _flatten_config(text: str) -> dict[str, Any]:
-    """Scalar leaves of a YAML mapping as ``{"config.a.b": value}``; the raw text if not a mapping."""
+def _config_tree(text: str) -> dict[str, Any] | None:
+    """A YAML ``config`` attribute as a mapping; ``None`` if it is not one."""
     try:
         tree = yaml.safe_load(text)
     except yaml.YAMLError:
-        return {"config": text}
-    if not isinstance(tree, dict):
+        return None
+    return tree if isinstance(tree, dict) else None
+
+
+def _flatten_config(text: str) -> dict[str, Any]:
+    """Scalar leaves of a YAML mapping as ``{"config.a.b": value}``; the raw text if not a mapping."""
+    tree = _config_tree(text)
+    if tree is None:
         return {"config": text}
     out: dict[str, Any] = {}
 
@@ -100,12 +114,14 @@ class PDEBenchFile:
 
     Attributes:
         path: the file.
-        layout: ``"arrays"`` (``.hdf5`` trajectories), ``"darcy"`` (``nu`` + ``tensor``) or
-            ``"groups"`` (``.h5`` one group per sample).
+        layout: ``"arrays"`` (``.hdf5`` trajectories), ``"darcy"`` (``nu`` + ``tensor``),
+            ``"groups"`` (``.h5`` one group per sample) or ``"ns_incom"`` (incompressible NS
+            shards).
         n_samples: number of samples.
-        test_last: PDEBench's test position: last 10% for ``groups``, first 10% otherwise.
-        fields: dataset names stacked as channels (``arrays``), ``("nu", "tensor")`` (darcy),
-            or the ``.h5`` group names in sorted order (``groups``).
+        test_last: PDEBench's test position: last 10% for the ``.h5`` layouts (``groups``,
+            ``ns_incom``), first 10% otherwise.
+        fields: dataset names stacked as channels (``arrays``, ``ns_incom``), ``("nu",
+            "tensor")`` (darcy), or the ``.h5`` group names in sorted order (``groups``).
         channels: channel names.
         axes: spatial axis names in array order.
         stored_shape: points per spatial axis.
@@ -113,6 +129,9 @@ class PDEBenchFile:
         times: step times, ``(T,)`` (empty for darcy).
         attrs: file attributes (``beta``, ``Nu``, ``eta`` …), the parsed ``config``, ``name``,
             ``boundary`` and ``format``.
+        static_fields: ``ns_incom``: the time-constant dataset read as static channels
+            (``("force",)``, or empty).
+        static_channels: their channel names.
     """
 
     path: str
@@ -126,6 +145,8 @@ class PDEBenchFile:
     coords: dict[str, np.ndarray] = field(repr=False)
     times: np.ndarray = field(repr=False)
     attrs: dict[str, Any] = field(repr=False)
+    static_fields: tuple[str, ...] = ()
+    static_channels: tuple[str, ...] = ()
 
     @cached_property
     def grid(self) -> Grid:
@@ -136,7 +157,8 @@ class PDEBenchFile:
 
     def open(self, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None) -> PairSource | TrajectorySource:
         """The lazy reader of the samples at positions ``sample_ids``."""
-        reader = {"arrays": PDEBenchArraySource, "darcy": PDEBenchDarcySource, "groups": PDEBenchGroupSource}[self.layout]
+        reader = {"arrays": PDEBenchArraySource, "darcy": PDEBenchDarcySource, "groups": PDEBenchGroupSource,
+                  "ns_incom": PDEBenchNSIncomSource}[self.layout]
         return reader(self, sample_ids, view, rdcc_nbytes)
 
 
@@ -202,6 +224,57 @@ def _inspect_groups(path: str, h5: h5py.File, names: list[str], attrs: dict[str,
     return PDEBenchFile(path, "groups", len(names), True, tuple(names), channels, axes, tuple(space), coords, times, attrs)
 
 
+NS_INCOM_STATE = ("velocity", "particles")
+"""State datasets of the incompressible-NS shards, ``[B, T, *space, components]``, in channel order."""
+NS_INCOM_STATIC = "force"
+"""Their time-constant dataset ``[B, *space, components]``."""
+
+
+def _component_names(name: str, count: int, axes: tuple[str, ...]) -> tuple[str, ...]:
+    """``name`` for one component, ``name_<axis>`` for one per axis, ``name[c]`` otherwise."""
+    if count == 1:
+        return (name,)
+    if count == len(axes):
+        return tuple(f"{name}_{a}" for a in axes)
+    return tuple(f"{name}[{c}]" for c in range(count))
+
+
+def _inspect_ns_incom(path: str, h5: h5py.File, attrs: dict[str, Any]) -> PDEBenchFile:
+    velocity = h5["velocity"]
+    if not isinstance(velocity, h5py.Dataset) or velocity.ndim not in (4, 5, 6):
+        raise format_error(path, "velocity", f"expected [B, T, *space, components] with 1-3 spatial axes, found {getattr(velocity, 'shape', 'a group')}")
+    n, n_times, *space, _ = velocity.shape
+    axes = AXES[: len(space)]
+    channels = []
+    for name in NS_INCOM_STATE:
+        node = h5[name]
+        if not isinstance(node, h5py.Dataset) or node.shape[:-1] != velocity.shape[:-1] or node.ndim != velocity.ndim:
+            found = node.shape if isinstance(node, h5py.Dataset) else "a group"
+            raise format_error(path, name, f"expected [B, T, *space, components] = ({', '.join(map(str, velocity.shape[:-1]))}, C), found {found}")
+        channels += _component_names(name, node.shape[-1], axes)
+    static, static_channels = (), ()
+    force = h5.get(NS_INCOM_STATIC)
+    if force is not None:
+        if not isinstance(force, h5py.Dataset) or force.shape[:-1] != (n, *space):
+            found = force.shape if isinstance(force, h5py.Dataset) else "a group"
+            raise format_error(path, NS_INCOM_STATIC, f"expected [B, *space, components] = ({', '.join(map(str, (n, *space)))}, C), found {found}")
+        static, static_channels = (NS_INCOM_STATIC,), _component_names(NS_INCOM_STATIC, force.shape[-1], axes)
+    t = h5.get("t")
+    if not isinstance(t, h5py.Dataset) or t.ndim != 2 or t.shape[0] != n or t.shape[1] < n_times:
+        found = t.shape if isinstance(t, h5py.Dataset) else "nothing"
+        raise format_error(path, "t", f"expected per-trajectory times [B, T] = ({n}, {n_times}), found {found}")
+    times = t[0, :n_times].astype(np.float64)
+    config = attrs.get("config")
+    tree = _config_tree(config) if isinstance(config, str) else None
+    if isinstance(config, str):
+        attrs.update(_flatten_config(config))
+    sizes = (tree or {}).get("domain_size")
+    lengths = [float(v) for v in sizes] if isinstance(sizes, list) and len(sizes) == len(space) else [1.0] * len(space)
+    coords = {a: (np.arange(m) + 0.5) * length / m for a, m, length in zip(axes, space, lengths)}
+    return PDEBenchFile(path, "ns_incom", n, True, NS_INCOM_STATE, tuple(channels), axes, tuple(space), coords, times, attrs,
+                        static, static_channels)
+
+
 def inspect_pdebench(path: str | os.PathLike) -> PDEBenchFile:
     """Check a PDEBench file's layout and read its metadata (no sample arrays).
 
@@ -214,6 +287,8 @@ def inspect_pdebench(path: str | os.PathLike) -> PDEBenchFile:
         attrs = {**_plain_attrs(h5), "name": stem, "boundary": _boundary(stem), "format": "pdebench"}
         if "nu" in h5 and "tensor" in h5:
             return _inspect_darcy(path, h5, attrs)
+        if all(name in h5 for name in NS_INCOM_STATE):
+            return _inspect_ns_incom(path, h5, attrs)
         if "tensor" in h5:
             return _inspect_arrays(path, h5, ("tensor",), attrs)
         cfd = tuple(name for name in CFD_FIELDS if name in h5)
@@ -223,7 +298,7 @@ def inspect_pdebench(path: str | os.PathLike) -> PDEBenchFile:
         if groups:
             return _inspect_groups(path, h5, groups, attrs)
     raise format_error(path, "/", "not a PDEBench layout: expected 'tensor', 'nu' + 'tensor', CFD fields "
-                f"({', '.join(CFD_FIELDS)}) or per-sample groups holding 'data'")
+                f"({', '.join(CFD_FIELDS)}), per-sample groups holding 'data', or 'velocity' + 'particles' (incompressible NS)")
 
 
 class _PDEBenchReader:
@@ -285,3 +360,28 @@ class PDEBenchGroupSource(_PDEBenchReader, TrajectorySource):
             found = node.shape if isinstance(node, h5py.Dataset) else "nothing"
             raise format_error(self.path, key, f"expected shape {expected} like the first group, found {found}")
         return key, np.moveaxis(node[(steps, *self._space(), slice(None))], -1, 1)
+
+
+class PDEBenchNSIncomSource(_PDEBenchReader, TrajectorySource):
+    """Incompressible-NS shards: ``read_steps(i, steps)`` stacks the components of ``velocity``
+    and ``particles`` of trajectory ``k = sample_ids[i]`` (its position in the file) as
+    ``(n_steps, C, *grid)``; ``read_static(i)`` the components of ``force[k]`` as ``(S, *grid)``."""
+
+    def __init__(self, info: PDEBenchFile, sample_ids: np.ndarray, view: ResolutionView, rdcc_nbytes: int | None):
+        super().__init__(info, sample_ids, view, rdcc_nbytes)
+        self.channels = list(info.channels)
+        self.static_channels = list(info.static_channels)
+        self.times = info.times
+
+    def _components(self, name: str, selection: tuple) -> np.ndarray:
+        """``name[selection]`` with its trailing component axis moved before the spatial axes."""
+        return np.moveaxis(self._handle()[name][(*selection, *self._space(), slice(None))], -1, -1 - self.n_dims)
+
+    def _read_steps(self, i: int, steps: slice) -> tuple[str, np.ndarray]:
+        row = int(self.sample_ids[i])
+        return ", ".join(self._info.fields), np.concatenate([self._components(name, (row, steps)) for name in self._info.fields], axis=1)
+
+    def _read_static(self, i: int) -> tuple[str, np.ndarray]:
+        if not self._info.static_fields:
+            return super()._read_static(i)
+        return NS_INCOM_STATIC, self._components(NS_INCOM_STATIC, (int(self.sample_ids[i]),))

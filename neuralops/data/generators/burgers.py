@@ -30,6 +30,7 @@ from neuralops.spectral.pseudospectral import (
     to_physical,
     to_spectral,
 )
+from neuralops.data.generators.parallel import reported_frame
 from neuralops.data.generators.random_fields import sample_periodic_grf
 from neuralops.errors import ConfigError
 
@@ -98,7 +99,7 @@ def solve_burgers(
         return flux_derivative * to_spectral(velocity * velocity, 1)
 
     def to_output(u_hat: torch.Tensor) -> torch.Tensor:
-        return to_physical(u_hat, (n,)).unsqueeze(1)
+        return reported_frame(to_physical(u_hat, (n,)).unsqueeze(1))
 
     state = to_spectral(u0, 1) * keep
     fields = integrate_etdrk4(state, linear, nonlinear, times, dt, to_output)

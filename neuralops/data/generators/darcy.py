@@ -78,8 +78,9 @@ samples are requested.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.fft
@@ -88,6 +89,7 @@ from scipy.sparse.linalg import spsolve
 from tqdm import tqdm
 
 from neuralops.data.generators import GenerationRequest, sample_rng
+from neuralops.data.generators.parallel import batches, map_batches, report_progress, reporting_to
 from neuralops.data.schema import DatasetMetadata, DatasetWriter
 from neuralops.errors import ConfigError
 from neuralops.grid import intervals, unit_coordinates
@@ -349,7 +351,9 @@ def solve_darcy_batch(
     Same discretisation as :func:`solve_darcy` (5-point finite volume, harmonic-mean faces, on a
     vertex or cell grid); the preconditioner is the constant-coefficient operator, inverted with
     orthonormal sine transforms (:func:`laplacian_preconditioner`). Iterates until every
-    sample's residual is below ``rtol`` times its right-hand side (2-norm).
+    sample's residual is below ``rtol`` times its right-hand side (2-norm); a sample that got
+    there stops changing (its step length is zero), so each sample's result is the one it gets
+    when solved alone, whatever the other samples of the batch.
 
     Args:
         a: coefficients ``(B, n, n)``, positive and finite.
@@ -377,15 +381,17 @@ def solve_darcy_batch(
     rz = np.einsum("bij,bij->b", residual, z)
     target = rtol * np.sqrt(np.einsum("bij,bij->b", rhs, rhs))
     for _ in range(PCG_MAX_ITERATIONS):
-        if np.all(np.sqrt(np.einsum("bij,bij->b", residual, residual)) <= target):
+        active = np.sqrt(np.einsum("bij,bij->b", residual, residual)) > target
+        if not active.any():
             break
         image = operator.apply(direction)
-        alpha = rz / np.einsum("bij,bij->b", direction, image)
+        alpha = np.divide(rz, np.einsum("bij,bij->b", direction, image), out=np.zeros_like(rz), where=active)
         u += alpha[:, None, None] * direction
         residual -= alpha[:, None, None] * image
         z = precondition(residual)
         rz_next = np.einsum("bij,bij->b", residual, z)
-        direction = z + (rz_next / rz)[:, None, None] * direction
+        beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=active)
+        direction = np.where(active[:, None, None], z + beta[:, None, None] * direction, direction)
         rz = rz_next
     else:
         raise ConfigError(f"Darcy PCG did not reach rtol={rtol} in {PCG_MAX_ITERATIONS} iterations ({grid} grid {n}x{n})")
@@ -569,6 +575,63 @@ def darcy_metadata(
     )
 
 
+def _solve_batch(
+    seed: int, options: DarcyOptions, solved_n: int, outputs: Mapping[int, tuple[int, np.ndarray]], ids: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Solve the samples ``ids`` on the ``solved_n``-point grid and derive what each output grid stores.
+
+    ``outputs`` maps an output grid ``n`` to ``(factor, held)``: the :func:`restrict` factor from
+    the solved grid and the ids that grid holds. Returns, for each output grid holding some of
+    ``ids``, ``(ids held, a, u)`` with ``a`` and ``u`` float32 ``(B_n, 1, n, n)``: the
+    :func:`stored_coefficient` and the restricted solution. Sample ``i`` depends only on
+    ``(seed, i)`` (its ψ comes from ``sample_rng(seed, i)``; the batched solvers give each
+    sample the result it gets alone).
+    """
+    grid, coefficient = options.grid, options.coefficient
+    coeffs = np.stack([grf_coefficients(sample_rng(seed, i)) for i in ids])
+    points = grid_points(solved_n, grid)
+    a = threshold(evaluate_grf_batch(coeffs, points, points))
+    if options.solver == "pcg":
+        u = solve_darcy_batch(a, grid=grid)
+    else:
+        u = np.stack([solve_darcy(sample, grid=grid) for sample in a])
+    report_progress(len(ids))
+    stored = {}
+    for n, (factor, held_ids) in outputs.items():
+        held = np.isin(ids, held_ids)
+        if not held.any():
+            continue
+        same_input = n == solved_n and coefficient == "point"
+        a_n = a[held] if same_input else stored_coefficient(coeffs[held], n, grid, coefficient)
+        stored[n] = (ids[held], a_n[:, None].astype(np.float32), restrict(u[held], factor, grid)[:, None].astype(np.float32))
+    return stored
+
+
+def darcy_samples(seed: int, ids: Sequence[int] | np.ndarray, options: DarcyOptions, resolution: int) -> dict[str, np.ndarray]:
+    """Darcy samples ``ids`` on the ``resolution``-point grid, as :func:`write_darcy` stores them.
+
+    Solved on that grid, or once on ``options.reference_resolution`` and restricted; the input
+    is :func:`stored_coefficient` with ``options.coefficient``. Each sample depends only on
+    ``(seed, id)``: bitwise the same whatever the other ids.
+
+    Returns:
+        ``{"x": a, "y": u}``, float32 ``(B, 1, n, n)`` each (``n = resolution``).
+
+    Raises:
+        ConfigError: bad options (:func:`check_options`), a grid too small for its kind, or a
+            reference resolution that does not refine ``resolution``.
+    """
+    check_options(options)
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    solved, factor = resolution, 1
+    if options.reference_resolution is not None:
+        solved = options.reference_resolution
+        factor = reference_strides(solved, [resolution], options.grid)[resolution]
+    grid_points(resolution, options.grid)
+    _, a, u = _solve_batch(seed, options, solved, {resolution: (factor, ids)}, ids)[resolution]
+    return {"x": a, "y": u}
+
+
 def write_darcy(request: GenerationRequest, options: DarcyOptions | None = None) -> None:
     """Generate Darcy samples on every requested grid and write them atomically to ``request.out``.
 
@@ -576,10 +639,12 @@ def write_darcy(request: GenerationRequest, options: DarcyOptions | None = None)
     ``options.reference_resolution`` it is solved separately on each grid that holds it
     (coarsening ``"solved_per_grid"``); with one, it is solved once on the reference grid and
     each grid holding it gets the :func:`restrict`-ion of that solution (see the module
-    docstring). Solves run ``options.batch_size`` samples at a time with ``options.solver`` on
+    docstring). Solves run in batches of the ids with equal ``id // options.batch_size``
+    (:func:`~neuralops.data.generators.parallel.batches`) with ``options.solver`` on
     ``options.grid`` points (``n`` vertices or ``n`` cell centres per axis, stored as the
-    coordinates); the stored input is :func:`stored_coefficient` with ``options.coefficient``.
-    Stored as float32 ``a`` and ``u`` of shape ``(1, n, n)`` per sample.
+    coordinates), in ``request.pool``'s workers when given; the stored input is
+    :func:`stored_coefficient` with ``options.coefficient``. Stored as float32 ``a`` and ``u`` of
+    shape ``(1, n, n)`` per sample; ``request.shard`` writes one shard of a folder dataset.
 
     Raises:
         ConfigError: bad options (:func:`check_options`), a grid too small for its kind, or a
@@ -588,35 +653,26 @@ def write_darcy(request: GenerationRequest, options: DarcyOptions | None = None)
     """
     options = DarcyOptions() if options is None else options
     check_options(options)
-    grid, coefficient = options.grid, options.coefficient
+    grid = options.grid
     grids = {n: grid_points(n, grid) for n in request.samples_at}
     if options.reference_resolution is None:
-        plans = [(n, ids, {n: 1}) for n, ids in sorted(request.samples_at.items())]
+        plans = [(n, ids, {n: (1, ids)}) for n, ids in sorted(request.samples_at.items())]
     else:
         strides = reference_strides(options.reference_resolution, sorted(request.samples_at), grid)
         all_ids = np.unique(np.concatenate([np.asarray(ids, dtype=np.int64) for ids in request.samples_at.values()]))
-        plans = [(options.reference_resolution, all_ids, strides)]
-    metadata = darcy_metadata(request.seed, options.solver, grid, options.reference_resolution, coefficient)
-    with DatasetWriter(request.out, metadata, request.n_samples, request.splits, overwrite=request.overwrite) as writer:
+        plans = [(options.reference_resolution, all_ids, {n: (strides[n], ids) for n, ids in request.samples_at.items()})]
+    work = [(solved_n, outputs, batches(ids, options.batch_size)) for solved_n, ids, outputs in plans]
+    metadata = darcy_metadata(request.seed, options.solver, grid, options.reference_resolution, options.coefficient)
+    total = sum(len(ids) for _, ids, _ in plans)
+    with (
+        DatasetWriter(request.out, metadata, request.n_samples, request.splits, overwrite=request.overwrite, shard=request.shard) as writer,
+        tqdm(total=total, desc=request.label("darcy"), unit="solve", disable=not request.progress) as bar,
+        reporting_to(bar),
+    ):
         targets = {n: writer.add_resolution({"x": grids[n], "y": grids[n]}, ids) for n, ids in sorted(request.samples_at.items())}
-        total = sum(len(ids) for _, ids, _ in plans)
-        with tqdm(total=total, desc=f"darcy -> {request.out}", unit="solve", disable=not request.progress) as bar:
-            for solved_n, ids, factors in plans:
-                points = grid_points(solved_n, grid)
-                for start in range(0, len(ids), options.batch_size):
-                    batch = ids[start : start + options.batch_size]
-                    coeffs = np.stack([grf_coefficients(sample_rng(request.seed, i)) for i in batch])
-                    a = threshold(evaluate_grf_batch(coeffs, points, points))
-                    if options.solver == "pcg":
-                        u = solve_darcy_batch(a, grid=grid)
-                    else:
-                        u = np.stack([solve_darcy(sample, grid=grid) for sample in a])
-                    for n, factor in factors.items():
-                        held = np.isin(batch, targets[n].index)
-                        if not held.any():
-                            continue
-                        same_input = n == solved_n and coefficient == "point"
-                        a_n = a[held] if same_input else stored_coefficient(coeffs[held], n, grid, coefficient)
-                        for sample_id, a_i, u_i in zip(batch[held].tolist(), a_n, restrict(u[held], factor, grid)):
-                            targets[n].write(sample_id, a_i[None].astype(np.float32), u_i[None].astype(np.float32))
-                    bar.update(len(batch))
+        for solved_n, outputs, tasks in work:
+            solve = partial(_solve_batch, request.seed, options, solved_n, outputs)
+            for stored in map_batches(solve, tasks, request.pool):
+                for n, (held_ids, a_n, u_n) in stored.items():
+                    for sample_id, a_i, u_i in zip(held_ids.tolist(), a_n, u_n):
+                        targets[n].write(sample_id, a_i, u_i)

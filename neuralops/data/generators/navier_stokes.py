@@ -46,6 +46,7 @@ from neuralops.spectral.pseudospectral import (
     to_physical,
     to_spectral,
 )
+from neuralops.data.generators.parallel import reported_frame
 from neuralops.data.generators.random_fields import sample_periodic_grf
 from neuralops.errors import ConfigError
 
@@ -180,7 +181,7 @@ def solve_navier_stokes(
         return forcing_hat - operators.advection(vorticity_hat)
 
     def to_output(vorticity_hat: torch.Tensor) -> torch.Tensor:
-        return to_physical(vorticity_hat, (n, n)).unsqueeze(1)
+        return reported_frame(to_physical(vorticity_hat, (n, n)).unsqueeze(1))
 
     fields = integrate_etdrk4(state, nu * operators.laplacian, nonlinear, times, dt, to_output)
     return fields, torch.tensor(times, dtype=torch.float64)

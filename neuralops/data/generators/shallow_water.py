@@ -41,6 +41,7 @@ from neuralops.spectral.pseudospectral import (
     require_positive,
     require_real_floating,
 )
+from neuralops.data.generators.parallel import reported_frame
 from neuralops.data.generators.random_fields import sample_sphere_harmonic_coefficients
 from neuralops.errors import ConfigError
 
@@ -217,7 +218,7 @@ def solve_shallow_water(
     linear = torch.stack((torch.zeros_like(damping), damping, damping))  # (3, lmax, 1): Phi, zeta, delta
 
     state = operators.to_state(initial_state, gravity)
-    fields = integrate_etdrk4(state, linear, operators.tendency, times, dt, lambda s: operators.to_fields(s, gravity))
+    fields = integrate_etdrk4(state, linear, operators.tendency, times, dt, lambda s: reported_frame(operators.to_fields(s, gravity)))
     return fields, torch.tensor(times, dtype=torch.float64)
 
 

@@ -10,13 +10,34 @@ Ctrl-C leaves nothing behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from neuralops.data.generators import GenerationRequest
+from neuralops.data.generators.parallel import batches, map_batches, reporting_to
 from neuralops.data.schema import DatasetMetadata, DatasetWriter
 from neuralops.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrajectoryPlan:
+    """How a time-dependent generator solves its samples on one grid.
+
+    Attributes:
+        metadata: the file's metadata (layout ``trajectories``).
+        times: ``(T,)`` stored times.
+        solve: sorted global ids ``(B,)`` → float32 ``(B, T, C, *grid)``; sample ``i`` depends only
+            on ``(seed, i)``. Picklable (a ``functools.partial`` of a module-level function), so
+            worker processes can run it.
+        batch_size: samples per ``solve`` call (vectorized solving).
+    """
+
+    metadata: DatasetMetadata
+    times: np.ndarray
+    solve: Callable[[np.ndarray], np.ndarray]
+    batch_size: int
 
 
 def nested_strides(sizes: list[int], finest: int, nests: Callable[[int, int], int | None], rule: str) -> dict[int, int]:
@@ -31,38 +52,36 @@ def nested_strides(sizes: list[int], finest: int, nests: Callable[[int, int], in
 
 def write_trajectories(
     request: GenerationRequest,
-    metadata: DatasetMetadata,
-    times: np.ndarray,
+    plan: TrajectoryPlan,
     coords: Mapping[int, Mapping[str, np.ndarray]],
     strides: Mapping[int, int],
-    solve: Callable[[np.ndarray], np.ndarray],
-    batch_size: int,
 ) -> None:
     """Solve every requested sample on the finest grid and write it at every grid holding it.
 
+    Samples are solved in batches of the ids with equal ``id // plan.batch_size``
+    (:func:`~neuralops.data.generators.parallel.batches`), in ``request.pool``'s workers when
+    given. The progress bar counts stored frames (samples × stored times), so it moves while
+    a batch is being solved.
+
     Args:
-        request: what to generate.
-        metadata: the file's metadata (layout ``trajectories``).
-        times: ``(T,)`` stored times.
+        request: what to generate (``request.shard``: one shard of a folder dataset).
+        plan: metadata, times and the batch solver on the finest grid.
         coords: points per axis ``n`` → coordinates of that grid, per axis name.
         strides: ``n`` → stride of that grid within the finest (1 for the finest).
-        solve: sorted global ids ``(B,)`` → float ``(B, T, C, *finest grid)``; sample ``i`` must
-            depend only on ``(request.seed, i)``.
-        batch_size: samples per ``solve`` call (vectorized solving).
     """
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     all_ids = np.unique(np.concatenate([np.asarray(ids, dtype=np.int64) for ids in request.samples_at.values()]))
-    writer = DatasetWriter(request.out, metadata, request.n_samples, request.splits, overwrite=request.overwrite, times=times)
-    with writer, tqdm(total=len(all_ids), desc=f"{metadata.name} -> {request.out}", unit="sample", disable=not request.progress) as bar:
+    tasks = batches(all_ids, plan.batch_size)
+    metadata, n_times = plan.metadata, len(plan.times)
+    writer = DatasetWriter(request.out, metadata, request.n_samples, request.splits, overwrite=request.overwrite, times=plan.times,
+                           shard=request.shard)
+    bar = tqdm(total=len(all_ids) * n_times, desc=f"{request.label(metadata.name)} ({n_times} stored times per sample)",
+               unit="frame", disable=not request.progress)
+    with writer, bar, reporting_to(bar):
         targets = {n: writer.add_resolution(coords[n], ids) for n, ids in sorted(request.samples_at.items())}
         held = {n: set(target.index.tolist()) for n, target in targets.items()}
-        for start in range(0, len(all_ids), batch_size):
-            batch = all_ids[start : start + batch_size]
-            fields = np.asarray(solve(batch), dtype=np.float32)
+        for batch, fields in zip(tasks, map_batches(plan.solve, tasks, request.pool)):
             for sample_id, trajectory in zip(batch.tolist(), fields):
                 for n, target in targets.items():
                     if sample_id in held[n]:
                         space = (slice(None, None, strides[n]),) * metadata.n_dims
                         target.write_trajectory(sample_id, np.ascontiguousarray(trajectory[(slice(None), slice(None), *space)]))
-            bar.update(len(batch))
