@@ -17,10 +17,12 @@ Stored schemas (group ``schema/<group>``, option name):
 
 * ``schema/model``: one per registered model (``fno``, ``tfno``, ... , ``resampled``); the
   inner ``model`` of ``resampled`` is checked against its own family's schema;
-* ``schema/data``: ``data``; ``schema/trainer``: ``trainer``;
+* ``schema/data``: ``data``, and ``online`` (the same with ``data.online``, the options of
+  :class:`~neuralops.data.online.OnlineConfig`); ``schema/trainer``: ``trainer``;
 * ``schema/optim``: ``adam``, ``adamw``, ``sgd``; ``schema/scheduler``: ``cosine``, ``step``,
   ``onecycle``, ``none`` (``optim/scheduler=cosine`` selects one);
-* the primary config's schema ``neuralops_config`` (``seed`` and the four groups).
+* ``schema/finetune``: ``refine`` (Spectral-Refiner fine-tuning, ``+finetune=refine``);
+* the primary config's schema ``neuralops_config`` (``seed``, the four groups, ``finetune``).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from neuralops.data.factory import DataConfig
+from neuralops.data.online import OnlineConfig
 from neuralops.errors import ConfigError
 from neuralops.models import available, model_class
+from neuralops.training.finetune import RefineConfig
 from neuralops.training.optim import OPTIMIZER_CONFIGS, SCHEDULER_CONFIGS
 from neuralops.training.trainer import TrainerConfig
 
@@ -56,15 +60,17 @@ class NeuralopsConfig:
     optim: Any = MISSING
     trainer: Any = MISSING
     seed: int = 0
+    finetune: Any = None  # +finetune=refine: Spectral-Refiner fine-tuning of a trained run
 
 
 def _is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (Union, types.UnionType)
 
 
-def _schema_type(annotation: Any) -> tuple[Any, bool]:
-    """``(type OmegaConf can hold, exact)``; ``exact=False`` means the schema holds ``Any`` and
-    the value is checked against ``annotation`` by :func:`conforms` instead."""
+def _schema_type(annotation: Any, where: str) -> tuple[Any, bool]:
+    """``(type OmegaConf can hold, exact)`` for the option ``where``; ``exact=False`` means the
+    schema holds ``Any`` and the value is checked against ``annotation`` by :func:`conforms`
+    instead. A dataclass becomes a nested schema of its fields."""
     if annotation is inspect.Parameter.empty or annotation is Any:
         return Any, True
     if annotation in _PRIMITIVES:
@@ -75,7 +81,7 @@ def _schema_type(annotation: Any) -> tuple[Any, bool]:
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
         optional = len(members) < len(typing.get_args(annotation))
         if len(members) == 1:
-            inner, exact = _schema_type(members[0])
+            inner, exact = _schema_type(members[0], where)
             if exact and inner is not Any:
                 return (Optional[inner] if optional else inner), True
         return Any, False
@@ -87,6 +93,8 @@ def _schema_type(annotation: Any) -> tuple[Any, bool]:
         return Any, False
     if origin in (dict, Mapping, typing.Mapping):
         return Dict[str, Any], True
+    if dataclasses.is_dataclass(annotation):
+        return make_schema(f"{annotation.__name__}Schema", where, _dataclass_options(annotation)), True
     return Any, False
 
 
@@ -139,11 +147,13 @@ def make_schema(
     """
     fields, loose = [], {}
     for option, annotation, default in options:
-        schema_type, exact = _schema_type(annotation)
+        schema_type, exact = _schema_type(annotation, f"{group}.{option}")
         if not exact:
             loose[option] = annotation
         if default in (inspect.Parameter.empty, dataclasses.MISSING):
             fields.append((option, schema_type, dataclasses.field(default=MISSING)))
+        elif dataclasses.is_dataclass(default):
+            fields.append((option, schema_type, dataclasses.field(default_factory=lambda v=dataclasses.asdict(default), t=schema_type: t(**v))))
         elif isinstance(default, (list, tuple, dict)):
             frozen = OmegaConf.to_container(OmegaConf.create(default)) if isinstance(default, dict) else list(default)
             fields.append((option, schema_type, dataclasses.field(default_factory=lambda v=frozen: v)))
@@ -219,11 +229,19 @@ def _check_data(config: Any) -> None:
     DataConfig.from_dict(_plain(config))
 
 
+def _check_online_data(config: Any) -> None:
+    options = _plain(config)
+    OnlineConfig.from_dict(options.pop("online"))
+    DataConfig.from_dict(options)
+
+
 def _plain(config: Any) -> dict[str, Any]:
     return {f.name: _to_plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
 def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
@@ -237,10 +255,13 @@ def register() -> None:
     store.store(group="schema/trainer", name="trainer", node=make_schema("TrainerSchema", "trainer", _dataclass_options(TrainerConfig), _check_trainer))
     data_options = [(n, a, None if n == "path" else d) for n, a, d in _dataclass_options(DataConfig)]
     store.store(group="schema/data", name="data", node=make_schema("DataSchema", "data", data_options, _check_data))
+    online_options = [*data_options, ("online", OnlineConfig, OnlineConfig())]
+    store.store(group="schema/data", name="online", node=make_schema("OnlineDataSchema", "data", online_options, _check_online_data))
     for name, cls in OPTIMIZER_CONFIGS.items():
         store.store(group="schema/optim", name=name, node=cls)
     for name, cls in SCHEDULER_CONFIGS.items():
         store.store(group="schema/scheduler", name=name, node=cls)
+    store.store(group="schema/finetune", name="refine", node=RefineConfig)
 
 
 def _instantiate(config: Callable[[], DictConfig], where: str) -> Any:
@@ -253,7 +274,8 @@ def _instantiate(config: Callable[[], DictConfig], where: str) -> Any:
     except Exception as err:  # noqa: BLE001 - OmegaConf wraps errors raised in __post_init__
         if isinstance(err.__cause__, ConfigError):
             raise err.__cause__ from None
-        raise ConfigError(f"{where}.{one_line(err)}") from None
+        message = one_line(err)
+        raise ConfigError(message if message.startswith(f"{where}.") else f"{where}.{message}") from None
 
 
 def validate(cfg: DictConfig) -> None:
@@ -263,6 +285,8 @@ def validate(cfg: DictConfig) -> None:
         if group not in cfg or not isinstance(cfg[group], DictConfig):
             raise ConfigError(f"the config has no {group!r} group; choose one, e.g. {group}=<name>")
         _instantiate(lambda: cfg[group], group)
+    if cfg.get("finetune") is not None:
+        _instantiate(lambda: cfg.finetune, "finetune")
 
 
 def one_line(err: BaseException) -> str:

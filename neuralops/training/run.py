@@ -22,9 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from neuralops.data import fit_normalizers
+from neuralops.data.checks import check_finite, require_samples
 from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_views
 from neuralops.data.multires import ResolutionBatchSampler
 from neuralops.data.normalize import ChannelNormalizer
+from neuralops.data.online import OnlineConfig, OnlineDataset
 from neuralops.data.splits import manifest
 from neuralops.errors import ConfigError, DataFormatError
 from neuralops.evaluation.plots import plot_history, plot_prediction
@@ -32,12 +34,14 @@ from neuralops.evaluation.resolution import evaluate_views, format_rollout, form
 from neuralops.io import write_json
 from neuralops.models import build
 from neuralops.models.base import model_class
-from neuralops.pretrained import PretrainedOperator, save_pretrained
+from neuralops.pretrained import PretrainedOperator, load_pretrained, save_pretrained
+from neuralops.training.finetune import RefineConfig, freeze_for_refinement, pretrained_directory
 from neuralops.training.distributed import Distributed, init_distributed, shutdown
 from neuralops.training.optim import build_optimizer, build_scheduler
 from neuralops.training.trainer import Trainer, TrainerConfig
 
 log = logging.getLogger(__name__)
+
 
 def _plain(cfg: DictConfig | dict, key: str) -> dict[str, Any]:
     section = cfg[key] if key in cfg else None
@@ -59,11 +63,24 @@ def _model(model_cfg: dict[str, Any], dataset):
             raise ConfigError(f"model.{key}={options[key]} does not match the data, which has {value}")
         options[key] = value
     options.update(model_class(name).options_from_grid(options, dataset.grid))
+    _warn_unresolved_modes(options.get("n_modes"), dataset.grid_shape)
     model = build(name, **options)
     n_dims = getattr(model, "n_dims", None)
     if n_dims is not None and n_dims != dataset.n_dims:
         raise ConfigError(f"model {name!r} is {n_dims}-D but the data is {dataset.n_dims}-D (grid {dataset.grid_shape})")
     return model
+
+
+def _warn_unresolved_modes(n_modes: Any, grid_shape: tuple[int, ...]) -> None:
+    """Warn (before training) when ``model.n_modes`` asks for frequencies the training grid
+    cannot hold: ``n`` points resolve ``(n - 1) // 2 + 1`` non-negative frequencies per axis."""
+    if not isinstance(n_modes, (list, tuple)) or len(n_modes) != len(grid_shape):
+        return
+    resolvable = [(n - 1) // 2 + 1 for n in grid_shape]
+    if any(m > r for m, r in zip(n_modes, resolvable)):
+        log.warning("model.n_modes=%s asks for more frequencies than the %s training grid holds (at most %s per axis): "
+                    "the extra modes see only padding and aliasing and cost parameters; consider model.n_modes=%s",
+                    list(n_modes), grid_label(grid_shape), resolvable, [min(m, r) for m, r in zip(n_modes, resolvable)])
 
 
 def _normalized_batches(dataset, input_normalizer, output_normalizer, batch_size: int):
@@ -117,7 +134,10 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
 
+    online_options = data_cfg.pop("online", None)
     data = DataConfig.from_dict(data_cfg, base_dir)
+    require_samples(data)
+    check_finite(data, "test")  # bad test data stops the run now, not after training
     path = data.path
     views = train_views(data)
     view = views[0]  # the primary grid: model grid options, normalizers, validation
@@ -128,21 +148,32 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     if data.max_train_samples:
         train_sets = [Subset(s, range(min(int(data.max_train_samples), len(s)))) for s in train_sets]
     primary = train_sets[0]
-    normalizers = _normalizers(primary, trainer_cfg.batch_size, context) if data.normalize else (None, None)
-
-    model = _model(model_cfg, train_set)
+    if cfg.get("finetune") is not None:  # Spectral-Refiner: the trained model and its normalizers
+        refine = RefineConfig(**_plain(cfg, "finetune"))
+        source = load_pretrained(pretrained_directory(refine.from_run))
+        model, normalizers = source.model, (source.input_normalizer, source.output_normalizer)
+        freeze_for_refinement(model, refine.trainable)
+    else:
+        normalizers = _normalizers(primary, trainer_cfg.batch_size, context) if data.normalize else (None, None)
+        model = _model(model_cfg, train_set)
     operator = PretrainedOperator(model, *normalizers)
     if model.fits_to_data and context.is_main:  # the Trainer copies rank 0's buffers to every rank
         model.fit_to_data(_normalized_batches(primary, *normalizers, trainer_cfg.batch_size))
     generator = torch.Generator().manual_seed(seed)
     sampler = ResolutionBatchSampler([len(s) for s in train_sets], trainer_cfg.batch_size, generator=generator,
                                      world_size=context.world_size, rank=context.rank)
-    train_data = primary if len(train_sets) == 1 else ConcatDataset(train_sets)
-    # one generator decides the data order: the sampler's shuffles and the loader's worker seed
-    train_loader = DataLoader(train_data, batch_sampler=sampler, generator=generator, num_workers=trainer_cfg.num_workers)
     local_batch = trainer_cfg.batch_size // context.world_size
+    if online_options is not None:  # fresh solver samples through a bounded buffer, never on disk
+        if trainer_cfg.num_workers:
+            raise ConfigError("trainer.num_workers must be 0 with online data (the solver processes are data.online.workers)")
+        train_data = OnlineDataset(data, OnlineConfig.from_dict(online_options), context.rank, context.world_size)
+        train_loader = DataLoader(train_data, batch_size=local_batch)
+    else:
+        train_data = primary if len(train_sets) == 1 else ConcatDataset(train_sets)
+        # one generator decides the data order: the sampler's shuffles and the loader's worker seed
+        train_loader = DataLoader(train_data, batch_sampler=sampler, generator=generator, num_workers=trainer_cfg.num_workers)
     val_loader = DataLoader(shard(val_set, context), batch_size=local_batch) if val_set is not None else None
-    optimizer = build_optimizer(operator.parameters(), optim_cfg)
+    optimizer = build_optimizer([p for p in operator.parameters() if p.requires_grad], optim_cfg)
     steps = len(train_loader) if trainer_cfg.limit_train_batches is None else min(len(train_loader), trainer_cfg.limit_train_batches)
     scheduler, interval = build_scheduler(optimizer, optim_cfg, trainer_cfg.epochs, steps)
     identity = {
@@ -160,7 +191,11 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     log.info("model %s: %s parameters; data %s: %d train samples at %s; %d process(es), global batch %d; run dir %s",
              model.name, f"{model.num_parameters():,}", path.name, len(train_data), train_label, context.world_size,
              trainer_cfg.batch_size, run_dir)
-    history = trainer.fit(train_loader, val_loader)
+    try:
+        history = trainer.fit(train_loader, val_loader)
+    finally:
+        if online_options is not None:
+            train_data.close()
 
     test_views = available_resolutions(data, "test")
     rows = evaluate_views(operator, data, trainer_cfg.metrics, "test", test_views, local_batch, device, trainer.autocast, context)
@@ -183,6 +218,10 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
         "val_best": trainer.best_val if val_loader is not None else None,
         "test": rows,
     }
+    if online_options is not None:
+        results["online"] = train_data.stats()
+    if cfg.get("finetune") is not None:
+        results["finetuned_from"] = str(pretrained_directory(refine.from_run))
     if not context.is_main:
         return results
     table = format_table(rows, trainer_cfg.metrics)

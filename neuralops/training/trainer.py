@@ -23,7 +23,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Union
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -40,7 +40,7 @@ from neuralops.io import atomic_write
 from neuralops.pretrained import PretrainedOperator
 from neuralops.training.checkpoint import load_weights, read_training_state, rng_state, save_checkpoint, set_rng_state
 from neuralops.training.distributed import Distributed, check_cuda
-from neuralops.training.losses import Loss, check_loss
+from neuralops.training.losses import METRIC_LOSSES, Loss, LossOptions
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ class TrainerConfig:
 
     epochs: int = 20
     batch_size: int = 32
-    loss: str = "rel_l2"
+    loss: Union[str, List[str]] = "rel_l2"
+    loss_weights: Optional[List[float]] = None
+    loss_options: LossOptions = field(default_factory=LossOptions)
     metrics: List[str] = field(default_factory=lambda: ["rel_l2", "rel_h1", "rmse", "max_error"])
     grad_clip: Optional[float] = None
     select: str = "best_val"
@@ -111,7 +113,9 @@ class TrainerConfig:
         if self.select not in SELECTIONS:
             raise ConfigError(f"trainer.select must be one of {SELECTIONS}, got {self.select!r}")
         _check_device(self.device)
-        check_loss(self.loss)
+        if not isinstance(self.loss_options, LossOptions):
+            self.loss_options = LossOptions.from_mapping(self.loss_options)
+        Loss(self.loss, self.loss_weights, self.loss_options)  # checks names, weights and options
         self.metrics = check_metrics(self.metrics, option="trainer.metrics")
 
     @classmethod
@@ -180,7 +184,10 @@ class Trainer:
         self.context = context
         self.identity = json.loads(json.dumps(identity or {}))
         check_metrics(config.metrics, grid, "trainer.metrics")
-        self.loss = Loss(config.loss)
+        self.loss = Loss(config.loss, config.loss_weights, config.loss_options)
+        # Selection on the validation split uses the loss when it is a single metric, else rel_l2
+        # (a weighted or physics loss is a training objective; selection compares predictions).
+        self.selection_metric = config.loss if isinstance(config.loss, str) and config.loss in METRIC_LOSSES else "rel_l2"
         dtype = PRECISIONS[config.precision]
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype is not None else nullcontext
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
@@ -242,7 +249,7 @@ class Trainer:
             x, y = self._to_device(batch)
             with self.autocast():
                 pred = self.model(x)
-            loss = self.loss(pred.float(), y, batch_grid(self.grid, y.shape[2:]))
+            loss = self.loss(pred.float(), y, batch_grid(self.grid, y.shape[2:]), x)
             batch_sums = self.context.sum(torch.tensor([loss.item() * x.shape[0], x.shape[0]], dtype=torch.float64, device=self.device)).tolist()
             if not math.isfinite(batch_sums[0]):
                 raise ConfigError(
@@ -372,9 +379,11 @@ class Trainer:
             self.epoch += 1
             self.step = 0
             record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"]}
+            if hasattr(train_loader.dataset, "stats"):  # online data: generated, consumed, buffer occupancy
+                record["online"] = train_loader.dataset.stats()
             improved = False
             if val_loader is not None:
-                record["val_loss"] = self.evaluate(val_loader, [self.config.loss])[self.config.loss]
+                record["val_loss"] = self.evaluate(val_loader, [self.selection_metric])[self.selection_metric]
                 improved = record["val_loss"] < self.best_val
                 self.best_val = min(self.best_val, record["val_loss"])
             self._tick()
@@ -404,9 +413,9 @@ class Trainer:
         with open(self.run_dir / "history.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         rate = samples / max(record["time_s"], 1e-9)
-        val_text = f"  val {self.config.loss} {record['val_loss']:.4g}" if "val_loss" in record else ""
+        val_text = f"  val {self.selection_metric} {record['val_loss']:.4g}" if "val_loss" in record else ""
         log.info("epoch %d/%d  train %s %.4g%s  lr %.3g  (%.1f s, %.0f samples/s)", record["epoch"], self.config.epochs,
-                 self.config.loss, record["train_loss"], val_text, record["lr"], record["time_s"], rate)
+                 "+".join([self.config.loss] if isinstance(self.config.loss, str) else self.config.loss), record["train_loss"], val_text, record["lr"], record["time_s"], rate)
         writer = self.tensorboard()
         if writer is not None:
             step = record["epoch"]
