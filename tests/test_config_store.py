@@ -136,5 +136,5 @@ def test_plain_mappings_are_checked_like_composed_configs():
     weight = torch.nn.Parameter(torch.zeros(3))
     with pytest.raises(ConfigError, match=r"optim: option\(s\) \['momentum'\] do not apply to 'adam'"):
         build_optimizer([weight], {"name": "adam", "lr": 1e-3, "momentum": 0.9})
-    schedule = AdamWConfig(scheduler={"name": "cosine", "warmup_epochs": 2}).scheduler
-    assert schedule == CosineSchedule(warmup_epochs=2)
+    schedule = AdamWConfig(scheduler={"name": "cosine", "warmup_fraction": 0.1}).scheduler
+    assert schedule == CosineSchedule(warmup_fraction=0.1)

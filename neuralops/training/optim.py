@@ -5,10 +5,11 @@ they are the Hydra schemas of ``configs/optim/*.yaml`` and ``configs/optim/sched
 (:mod:`neuralops.config_store`), so an option that does not apply (``optim.momentum`` with
 Adam, ``optim.scheduler.step_size`` with the cosine schedule) is refused when the config is
 composed. Select a schedule with ``optim/scheduler=cosine`` and set its options as
-``optim.scheduler.warmup_epochs=2``.
+``optim.scheduler.warmup_fraction=0.1``.
 
 Optimizers: ``adam``, ``adamw`` (Kingma & Ba 2015; Loshchilov & Hutter 2019), ``sgd``.
-Schedules: ``cosine`` (linear warm-up, then half a cosine to 0, stepped every batch),
+Schedules: ``cosine`` (linear warm-up over a fraction of the run, then half a cosine down to a
+fraction of ``lr``, stepped every batch),
 ``step`` (multiply by ``gamma`` every ``step_size`` epochs), ``onecycle`` (Smith & Topin 2019,
 stepped every batch), ``none``.
 """
@@ -37,15 +38,22 @@ def _non_negative(option: str, value: float) -> None:
 
 @dataclass
 class CosineSchedule:
-    """Linear warm-up over ``warmup_epochs`` epochs, then a half cosine from ``lr`` to 0 at the
-    last step (Loshchilov & Hutter 2017, without restarts)."""
+    """Linear warm-up over the first ``warmup_fraction`` of the run's optimizer steps, then a
+    half cosine from ``lr`` down to ``min_lr_fraction * lr`` at the last step (Loshchilov &
+    Hutter 2017, without restarts). Both are fractions, so the schedule has the same shape in a
+    run of 1 epoch or 1000: a fixed number of warm-up epochs would make a short run all warm-up.
+    ``min_lr_fraction = 0.5`` over 15 epochs is neuraloperator's per-epoch ``T_max = 30`` cosine
+    (see ``benchmarks/results/parity_neuraloperator.md``)."""
 
     name: str = "cosine"
-    warmup_epochs: int = 0
+    warmup_fraction: float = 0.0
+    min_lr_fraction: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"optim.scheduler.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ConfigError(f"optim.scheduler.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if not 0 <= self.min_lr_fraction <= 1:
+            raise ConfigError(f"optim.scheduler.min_lr_fraction must be in [0, 1], got {self.min_lr_fraction}")
 
 
 @dataclass
@@ -193,12 +201,13 @@ def build_scheduler(
     if isinstance(schedule, OneCycleSchedule):
         lr = optimizer.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=schedule.pct_start), "step"
-    warmup = schedule.warmup_epochs * steps_per_epoch
+    warmup = math.ceil(schedule.warmup_fraction * total_steps)
+    floor = schedule.min_lr_fraction
 
     def cosine_with_warmup(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(total_steps - warmup, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup), "step"
