@@ -16,15 +16,19 @@ import shutil
 import sys
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
-from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from neuralops import runtime
 
-from neuralops.config_store import one_line, register, validate
-from neuralops.errors import NeuralopsError
-from neuralops.io import signals_as_exceptions
+runtime.prepare_openmp()  # before torch is imported: OpenMP reads its wait policy once
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.errors import HydraException  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
+
+from neuralops.config_store import one_line, register, validate  # noqa: E402
+from neuralops.errors import NeuralopsError  # noqa: E402
+from neuralops.io import signals_as_exceptions  # noqa: E402
 
 register()
 

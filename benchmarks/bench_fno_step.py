@@ -1,104 +1,327 @@
-"""Time one training step (forward + backward + Adam step) of neuralops' FNO against
+"""Whole-model FNO benchmark: training step, inference and peak memory of neuralops' FNO against
 ``neuralop.models.FNO`` (neuraloperator) on the same input, in the same process.
 
-Shapes (same parameter count for both models; neuraloperator's ``n_modes=(M1, M2)`` keeps the
-same coefficients as our ``(M1/2, M2/2+1)``):
+    python benchmarks/bench_fno_step.py [--threads 1] [--repeats 15] [--sections ...] [--device cpu]
+                                        [--out FILE] [--quick]
 
-* darcy16: batch 64, 16x16 grid, hidden 24, neuralop n_modes (8, 8)
-* grid64:  batch 16, 64x64 grid, hidden 32, neuralop n_modes (16, 16)
+The matched model (issue 12): 4 Fourier blocks, hidden width 32, neuraloperator
+``n_modes=(16, 16)`` against our ``[8, 9]`` (the same kept coefficients), lifting and projection
+ratio 2, channel MLP expansion 0.5 with soft gating, linear block skips, GELU: both have
+1,192,801 parameters. Ours runs on a periodic grid without domain padding, like neuraloperator's
+default.
 
-Timings are the minimum over interleaved repeats (ours, theirs, ours, ...), the figure least
-disturbed by background load; medians are printed beside them. Run: ``python benchmarks/bench_fno_step.py [--threads N] [--repeats R]``.
+Sections:
+
+* **train step**: ``zero_grad``, forward, MSE loss, backward, ``AdamW.step`` at batch 16 on
+  64² and 128² (``--grids``).
+* **inference**: forward under ``torch.no_grad`` at batch 32 (``--infer-grids``).
+* **peak memory** of one training step at 128², hidden 64, batch 16 (``--memory-grid``,
+  ``--memory-hidden``): ours by default and with ``checkpoint_blocks=True``, and neuraloperator's,
+  with the time of the same steps (the checkpointing trade-off).
+* **factorized weights**: our step time with dense, Tucker, CP and TT spectral weights (rank 0.1,
+  i.e. 10 % of the dense spectral parameters, ``implementation="auto"``) at each ``--grids``.
+* **autocast** (not by default): our step in float32 and under bfloat16 autocast, with the
+  forward's deviation from float32 and whether the gradients are finite.
+
+``--device cuda`` runs on the GPU: timings wait for the device (``torch.cuda.synchronize``)
+and peak memory is ``torch.cuda.max_memory_allocated`` during the step.
+
+How it is measured: every model of a section is built in one process and run **interleaved**
+(a, b, a, b, ...) after two warm-up steps each, so load from other processes hits all of them
+alike; the median and the minimum over ``--repeats`` are printed, and the ratio of the medians
+to the reference (neuraloperator, or our dense FNO for the factorized section). Peak memory is
+the peak of the bytes held by torch's CPU allocator during one step after warm-up, relative to
+its start, read from the profiler's memory events (``profile_memory=True``; see
+``bench_spectral_conv.peak_live_mib``); it counts activations, gradients, optimizer
+temporaries and every temporary inside ops, not the parameters and optimizer state that exist
+before the step. ``--quick`` runs tiny sizes (a smoke test, also used by the test suite).
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import torch
 
-from neuralops.models import build
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SHAPES = {
-    "darcy16": dict(batch=64, grid=(16, 16), hidden=24, neuralop_modes=(8, 8)),
-    "grid64": dict(batch=16, grid=(64, 64), hidden=32, neuralop_modes=(16, 16)),
-}
+from bench_spectral_conv import peak_live_mib  # noqa: E402
+from neuralops.models import build  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NEURALOP_MODES = (16, 16)
+OUR_MODES = [NEURALOP_MODES[0] // 2, NEURALOP_MODES[1] // 2 + 1]
+FACTORIZATIONS = ("dense", "tucker", "cp", "tt")
 
 
-def ours(shape: dict) -> torch.nn.Module:
-    m1, m2 = shape["neuralop_modes"]
-    return build("fno", in_channels=1, out_channels=1, n_modes=[m1 // 2, m2 // 2 + 1], hidden_channels=shape["hidden"])
+def ours(hidden: int, factorization: str = "dense", checkpoint_blocks: bool = False, n_modes=None) -> torch.nn.Module:
+    """Our FNO matched to :func:`theirs` (periodic grid, no padding)."""
+    weight = {"factorization": factorization} if factorization == "dense" else {"factorization": factorization, "rank": 0.1}
+    return build(
+        "fno", in_channels=1, out_channels=1, n_modes=n_modes or OUR_MODES, hidden_channels=hidden,
+        grid="periodic", domain_padding=0.0, spectral_weight=weight, checkpoint_blocks=checkpoint_blocks,
+    )
 
 
-def theirs(shape: dict) -> torch.nn.Module | None:
+def theirs(hidden: int, n_modes=NEURALOP_MODES) -> torch.nn.Module | None:
+    """neuraloperator's FNO with its defaults, or None when it is not installed."""
     try:
         from neuralop.models import FNO
     except ImportError:
         return None
-    return FNO(n_modes=shape["neuralop_modes"], in_channels=1, out_channels=1, hidden_channels=shape["hidden"])
+    return FNO(n_modes=tuple(n_modes), in_channels=1, out_channels=1, hidden_channels=hidden)
 
 
 def count(model: torch.nn.Module) -> int:
+    """Real parameters (a complex parameter counts twice)."""
     return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
 
 
-def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, autocast: torch.dtype | None = None) -> Callable[[], None]:
+    """One AdamW step on the MSE of ``model(x)`` against ``y`` (on ``x``'s device, waiting for
+    it to finish), under ``autocast`` to that dtype when given."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = torch.mean((model(x) - y) ** 2)
+        with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
+            loss = torch.mean((model(x).float() - y) ** 2)
         loss.backward()
         optimizer.step()
+        synchronize(x.device)
 
     return step
 
 
-def time_once(step) -> float:
-    start = time.perf_counter()
+def inference(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad():
+            model(x)
+        synchronize(x.device)
+
+    return run
+
+
+def peak_step_mib(step: Callable[[], None], device: torch.device) -> float:
+    """Peak memory of one ``step()`` after a warm-up step, relative to its start: CUDA's
+    ``max_memory_allocated``, or on CPU the peak of the bytes held by torch's allocator from the
+    profiler's memory events (:func:`bench_spectral_conv.peak_live_mib`)."""
+    step()  # warm-up: optimizer state, plans and allocator
+    if device.type != "cuda":
+        return peak_live_mib(step)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
     step()
-    return time.perf_counter() - start
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+@dataclass
+class Timings:
+    """Seconds per call of each run: ``wall`` (``time.perf_counter``) and ``cpu`` (the calling
+    thread's CPU time, ``time.thread_time``: on one thread, the work done, without the time
+    other processes held the core)."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+
+def interleaved(runs: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> Timings:
+    """Time each run, calling them in turn (a, b, a, b, ...) after ``warmup`` calls each."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    timings = Timings({name: [] for name in runs}, {name: [] for name in runs})
+    for _ in range(repeats):
+        for name, run in runs.items():
+            wall, cpu = time.perf_counter(), time.thread_time()
+            run()
+            timings.cpu[name].append(time.thread_time() - cpu)
+            timings.wall[name].append(time.perf_counter() - wall)
+    return timings
+
+
+TIME_COLUMNS = "median ms | min ms | ratio | CPU median ms | CPU ratio"
+
+
+def summary_rows(timings: Timings, reference: str, extra: dict[str, str] | None = None) -> list[str]:
+    """Markdown rows ``| name | extra | median ms | min ms | ratio | CPU median ms | CPU ratio |``,
+    ratios of medians to ``reference``'s."""
+    rows = []
+    for name, wall in timings.wall.items():
+        cells = [name, (extra or {}).get(name, ""), f"{statistics.median(wall) * 1e3:.1f}", f"{min(wall) * 1e3:.1f}"]
+        for clock, times in (("wall", timings.wall), ("cpu", timings.cpu)):
+            median = statistics.median(times[name])
+            if clock == "cpu":
+                cells.append(f"{median * 1e3:.1f}")
+            cells.append(f"{median / statistics.median(times[reference]):.2f}" if reference in times else "n/a")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def machine_line(threads: int, device: str = "cpu") -> str:
+    where = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else (platform.processor() or platform.machine())
+    return (
+        f"{where}, {torch.get_num_threads()} torch CPU thread(s) (requested {threads}), "
+        f"torch {torch.__version__}, {date.today().isoformat()}"
+    )
+
+
+def emit(lines: list[str], *new: str) -> None:
+    """Append ``new`` to the report and print it."""
+    lines.extend(new)
+    print("\n".join(new), flush=True)
+
+
+def models_on(device: torch.device, **candidates) -> dict[str, torch.nn.Module]:
+    """The models that exist (neuraloperator may be missing), moved to ``device``."""
+    return {name.replace("_", " "): m.to(device) for name, m in candidates.items() if m is not None}
+
+
+def fields(batch: int, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(batch, 1, n, n, device=device), torch.randn(batch, 1, n, n, device=device)
+
+
+def step_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    emit(lines, "## Training step (AdamW), batch %d, hidden %d" % (batch, hidden), "",
+            f"| model | grid, params | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
+    for n in grids:
+        torch.manual_seed(0)
+        x, y = fields(batch, n, device)
+        models = models_on(device, neuralops=ours(hidden), neuralop=theirs(hidden))
+        times = interleaved({k: train_step(m, x, y) for k, m in models.items()}, repeats)
+        extra = {k: f"{n}², {count(m):,}" for k, m in models.items()}
+        emit(lines, *summary_rows(times, "neuralop", extra))
+    emit(lines, "")
+
+
+def inference_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    emit(lines, "## Inference (no_grad), batch %d, hidden %d" % (batch, hidden), "",
+            f"| model | grid | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
+    for n in grids:
+        torch.manual_seed(0)
+        x = fields(batch, n, device)[0]
+        models = models_on(device, neuralops=ours(hidden), neuralop=theirs(hidden))
+        times = interleaved({k: inference(m.eval(), x) for k, m in models.items()}, repeats)
+        emit(lines, *summary_rows(times, "neuralop", {k: f"{n}²" for k in models}))
+    emit(lines, "")
+
+
+def memory_section(n: int, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
-    for name in args.shapes:
-        shape = SHAPES[name]
-        x = torch.randn(shape["batch"], 1, *shape["grid"])
-        y = torch.randn(shape["batch"], 1, *shape["grid"])
-        models = {"neuralops": ours(shape)}
-        baseline = theirs(shape)
-        if baseline is not None:
-            models["neuralop"] = baseline
-        steps = {key: step_fn(model, x, y) for key, model in models.items()}
-        for step in steps.values():
-            for _ in range(3):
-                step()
-        times: dict[str, list[float]] = {key: [] for key in steps}
-        for _ in range(args.repeats):
-            for key, step in steps.items():
-                times[key].append(time_once(step))
-        # The minimum is the least disturbed by other processes; the median is printed beside it.
-        medians = {key: min(t) * 1e3 for key, t in times.items()}
-        spread = {key: statistics.median(t) * 1e3 for key, t in times.items()}
-        params = {key: count(model) for key, model in models.items()}
-        line = f"{name}: neuralops {medians['neuralops']:.2f} ms (median {spread['neuralops']:.2f}; {params['neuralops']:,} params)"
-        if "neuralop" in medians:
-            line += (f" | neuralop {medians['neuralop']:.2f} ms (median {spread['neuralop']:.2f}; {params['neuralop']:,} params)"
-                     f" | ratio neuralops/neuralop = {medians['neuralops'] / medians['neuralop']:.2f}")
-        else:
-            line += " | neuraloperator not installed: no baseline"
-        print(line)
+    x, y = fields(batch, n, device)
+    models = models_on(device, neuralops=ours(hidden), neuralops_checkpoint_blocks=ours(hidden, checkpoint_blocks=True),
+                       neuralop=theirs(hidden))
+    steps = {k: train_step(m, x, y) for k, m in models.items()}
+    peaks = {name: peak_step_mib(step, device) for name, step in steps.items()}
+    reference = peaks.get("neuralop")
+    times = interleaved(steps, repeats, warmup=1).wall
+    ref_time = statistics.median(times["neuralop"]) if "neuralop" in times else None
+    emit(lines, f"## Peak memory of one training step, {n}², hidden {hidden}, batch {batch}", "",
+            "| model | peak MiB | memory / neuralop | step median ms | min ms | time / neuralop |", "|---|---|---|---|---|---|")
+    for name in steps:
+        median = statistics.median(times[name])
+        mem_ratio = f"{peaks[name] / reference:.2f}" if reference else "n/a"
+        time_ratio = f"{median / ref_time:.2f}" if ref_time else "n/a"
+        row = f"| {name} | {peaks[name]:.1f} | {mem_ratio} | {median * 1e3:.0f} | {min(times[name]) * 1e3:.0f} | {time_ratio} |"
+        emit(lines, row)
+    emit(lines, "")
+
+
+def factorized_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    emit(lines, f"## Factorized spectral weights (rank 0.1), training step, batch {batch}, hidden {hidden}", "",
+            f"| weight | grid, params | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
+    for n in grids:
+        torch.manual_seed(0)
+        x, y = fields(batch, n, device)
+        models = models_on(device, **{f: ours(hidden, f) for f in FACTORIZATIONS})
+        times = interleaved({f: train_step(m, x, y) for f, m in models.items()}, repeats)
+        emit(lines, *summary_rows(times, "dense", {f: f"{n}², {count(m):,}" for f, m in models.items()}))
+    emit(lines, "")
+
+
+def autocast_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    """Our FNO's training step in float32 and under bfloat16 autocast; the forward's largest
+    deviation from float32 relative to the output's largest value, and whether the bfloat16
+    step's gradients are finite."""
+    emit(lines, f"## bfloat16 autocast, our FNO, training step, batch {batch}, hidden {hidden}", "",
+            "| precision | grid | median ms | min ms | / float32 | forward max deviation (relative) | finite gradients |",
+            "|---|---|---|---|---|---|---|")
+    for n in grids:
+        torch.manual_seed(0)
+        x, y = fields(batch, n, device)
+        model = ours(hidden).to(device)
+        with torch.no_grad():
+            reference = model(x)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                mixed = model(x).float()
+        deviation = ((mixed - reference).abs().max() / reference.abs().max()).item()
+        steps = {"float32": train_step(model, x, y), "bfloat16 autocast": train_step(model, x, y, torch.bfloat16)}
+        times = interleaved(steps, repeats).wall
+        finite = all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
+        ref = statistics.median(times["float32"])
+        for name, t in times.items():
+            median = statistics.median(t)
+            dev = f"{deviation:.2e}" if name != "float32" else ""
+            fin = str(finite) if name != "float32" else ""
+            row = f"| {name} | {n}² | {median * 1e3:.1f} | {min(t) * 1e3:.1f} | {median / ref:.2f} | {dev} | {fin} |"
+            emit(lines, row)
+    emit(lines, "")
+
+
+SECTIONS = ("step", "inference", "memory", "factorized", "autocast")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--grids", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--infer-grids", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--memory-grid", type=int, default=128)
+    parser.add_argument("--memory-hidden", type=int, default=64)
+    parser.add_argument("--sections", nargs="+", default=["step", "inference", "memory", "factorized"], choices=SECTIONS)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (timings wait for the device)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats (a smoke test)")
+    parser.add_argument("--out", type=Path, default=None, help="markdown results file (default: print only)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    batch, infer_batch, hidden, memory_hidden = 16, 32, 32, args.memory_hidden
+    if args.quick:
+        args.grids, args.infer_grids, args.memory_grid, args.repeats = [16], [16], 16, 2
+        batch, infer_batch, hidden, memory_hidden = 2, 2, 8, 8
+    lines = [f"# FNO training step, inference and memory against neuraloperator ({args.device})", "",
+             f"Command: `python benchmarks/bench_fno_step.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+             f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process; medians and minima over "
+             f"{args.repeats} repeats; ratios are of medians.", ""]
+    print(lines[-2], flush=True)
+    device = torch.device(args.device)
+    runs = {
+        "step": lambda: step_section(args.grids, batch, hidden, args.repeats, lines, device),
+        "inference": lambda: inference_section(args.infer_grids, infer_batch, hidden, args.repeats, lines, device),
+        "memory": lambda: memory_section(args.memory_grid, batch, memory_hidden, max(3, args.repeats // 3), lines, device),
+        "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
+        "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
+    }
+    for name in args.sections:
+        runs[name]()
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines))
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

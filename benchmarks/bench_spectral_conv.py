@@ -1,12 +1,13 @@
 """Forward+backward time and peak memory of ``SpectralConv`` with dense, Tucker and CP weights.
 
-    python benchmarks/bench_spectral_conv.py [--device cpu|cuda] [--threads N] [--quick | --full]
+    python benchmarks/bench_spectral_conv.py [--device cpu|cuda] [--threads N] [--quick | --full | --smoke]
 
 Cases (batch, channels, kept modes in our Li-style convention, grid): 2-D 64² (C=32, modes
 16×16), 2-D 128² (C=64, modes 32×32), 3-D 32³ (C=32, modes 8×8×8); weights ``dense``,
 ``tucker`` (rank 0.1 = 10% of the dense parameters, ``implementation="auto"``) and ``cp`` (rank
 0.1, ``auto``; skipped at 128² unless ``--full``). ``--full`` adds Tucker with each path forced
-(``tucker-f`` factorized, ``tucker-r`` reconstructed).
+(``tucker-f`` factorized, ``tucker-r`` reconstructed). ``--smoke`` runs only a tiny dense case (2-D 16², C=4), to check
+the script itself.
 
 What is measured
 ----------------
@@ -65,7 +66,9 @@ CASES = {
     "2d-64": dict(batch=16, channels=32, n_modes=(16, 16), grid=(64, 64), repeats=11),
     "2d-128": dict(batch=16, channels=64, n_modes=(32, 32), grid=(128, 128), repeats=3),
     "3d-32": dict(batch=4, channels=32, n_modes=(8, 8, 8), grid=(32, 32, 32), repeats=5),
+    "2d-16": dict(batch=2, channels=4, n_modes=(4, 4), grid=(16, 16), repeats=3),  # --smoke only
 }
+SMOKE_CASE = "2d-16"
 WEIGHTS = {
     "dense": ("dense", {}),
     "tucker": ("tucker", {"rank": 0.1}),
@@ -251,6 +254,7 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="also the forced Tucker paths and CP at 128² (CP rank 0.1 there is ~3,700: minutes)"
     )
+    parser.add_argument("--smoke", action="store_true", help="only a tiny dense case (checks the script)")
     parser.add_argument("--loss", action="store_true", help="backward from y.square().mean() instead of a fixed output gradient")
     parser.add_argument("--times", nargs=3, metavar=("CASE", "WEIGHT", "LIBRARIES"), help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=3, metavar=("CASE", "WEIGHT", "LIBRARY"), help=argparse.SUPPRESS)
@@ -275,7 +279,7 @@ def main() -> None:
     cuda = device.type == "cuda"
     if cuda:
         print(f"{torch.cuda.get_device_name(device)}; device-to-device copy bandwidth {copy_bandwidth(device) / 1e9:.0f} GB/s")
-    names = ["2d-64"] if args.quick else list(CASES)
+    names = [SMOKE_CASE] if args.smoke else ["2d-64"] if args.quick else [c for c in CASES if c != SMOKE_CASE]
     header = (
         f"{'case':7} {'weight':9} {'library':8} {'path':13} {'params':>10} {'fwd+bwd ms':>11} {'min ms':>8} "
         f"{'ratio':>6} {'peak MiB':>9} {'live MiB':>9}"
@@ -284,6 +288,8 @@ def main() -> None:
     for name in names:
         for weight in WEIGHTS:
             if not args.full and (weight in FORCED_PATHS or (weight == "cp" and name == "2d-128")):
+                continue
+            if args.smoke and weight != "dense":
                 continue
             if cuda:
                 rows = run_times(name, weight, libraries, device, args.threads, args.loss)

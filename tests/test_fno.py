@@ -1,5 +1,7 @@
 """FNO: the registry contract, parameter counts, resolution handling and symmetry."""
 
+import sys
+
 import pytest
 import torch
 
@@ -86,3 +88,94 @@ def test_bad_configs_and_inputs_raise_clear_errors():
         model(torch.randn(1, 5, 8, 8))
     with pytest.raises(InputShapeError, match="2-D grid"):
         model(torch.randn(1, 2, 8))
+
+
+def saved_field_elements(model, x, field_points):
+    """Elements of the distinct fields autograd keeps during ``model(x)``: tensors of batch
+    ``x.shape[0]`` whose size is a multiple of ``field_points`` (not weights or spectral modes)."""
+    kept = {}
+
+    def pack(tensor):
+        if tensor.ndim > 1 and tensor.shape[0] == x.shape[0] and tensor.numel() % field_points == 0:
+            kept[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes() // tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(x)
+    return sum(kept.values())
+
+
+def test_block_matches_a_plain_float64_reference():
+    """conv(x) + W_s x -> GELU -> channel MLP -> + w ⊙ x, written with einsum and F.gelu."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(5)
+    model = small_fno(grid="periodic", grid_embedding=False).double()
+    block = model.blocks[0]
+    with torch.no_grad():
+        block.channel_mlp_skip.weight.normal_()
+    p = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+    x = F.gelu(p)
+    mlp = block.channel_mlp
+    y = block.conv(x) + torch.einsum("oi,bi...->bo...", block.skip.weight, x)
+    h = torch.einsum("oi,bi...->bo...", mlp.fc1.weight, F.gelu(y)) + mlp.fc1.bias.view(1, -1, 1, 1)
+    ref = torch.einsum("oi,bi...->bo...", mlp.fc2.weight, F.gelu(h)) + mlp.fc2.bias.view(1, -1, 1, 1)
+    ref = ref + block.channel_mlp_skip.weight.view(1, -1, 1, 1) * x
+    assert (block.preactivation(x, p) - ref).abs().max() < 1e-12
+    assert (block(x, last=True) - ref).abs().max() < 1e-12
+
+
+def test_whole_model_passes_float64_gradcheck():
+    torch.manual_seed(6)
+    model = small_fno(hidden_channels=4, n_modes=[2, 3], domain_padding=0.2).double()
+    names = ["lifting.fc1.weight", "blocks.0.skip.weight", "blocks.0.channel_mlp.fc2.bias", "blocks.1.channel_mlp_skip.weight",
+             "blocks.1.conv.weight.weight", "projection.fc2.weight"]
+    params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters() if n in names}
+    assert len(params) == len(names)
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
+
+    def f(inp, *values):
+        return torch.func.functional_call(model, dict(zip(params, values)), (inp,))
+
+    assert torch.autograd.gradcheck(f, (x, *params.values()))
+
+
+def test_default_path_keeps_two_and_a_half_fields_per_block():
+    """Kept for backward: per block the pre-activations of the block sum (C channels), of the
+    channel MLP (C/2) and of the block output (C), which the next block's skips use instead of
+    its activation; the first block keeps its input; the lifting and the projection keep their
+    input and hidden pre-activation. A plain autograd implementation keeps twice as much per
+    block (the activations as well)."""
+    torch.manual_seed(7)
+    c, layers = 8, 3
+    model = small_fno(hidden_channels=c, n_layers=layers, grid="periodic", lifting_ratio=2.0, projection_ratio=2.0)
+    x = torch.randn(2, 2, 12, 10)
+    points = 12 * 10
+    lifting = (2 + 2) + 2 * c  # input (2 data + 2 coordinate channels) and hidden pre-activation
+    blocks = c + layers * (c + c // 2) + (layers - 1) * c  # the last block's output is the projection input
+    projection = c + 2 * c
+    assert saved_field_elements(model, x, points) == 2 * points * (lifting + blocks + projection)
+
+
+def test_checkpoint_blocks_gives_the_same_values_and_gradients_and_needs_less_memory(repo_root):
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    from bench_spectral_conv import peak_live_mib
+
+    torch.manual_seed(8)
+    plain = small_fno(n_layers=6, domain_padding=0.2, hidden_channels=16).double()
+    checkpointed = small_fno(n_layers=6, domain_padding=0.2, hidden_channels=16, checkpoint_blocks=True).double()
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 2, 9, 11, dtype=torch.float64)
+    outputs = []
+    for model in (plain, checkpointed):
+        out = model(x)
+        (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out).sin()).sum().backward()
+        outputs.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert (outputs[0][0] - outputs[1][0]).abs().max() < 1e-12
+    assert all((a - b).abs().max() < 1e-10 for a, b in zip(outputs[0][1], outputs[1][1]))
+    x = torch.randn(4, 2, 40, 40, dtype=torch.float64)
+    peaks = [peak_live_mib(lambda m=model: m(x).sum().backward()) for model in (plain, checkpointed)]
+    assert peaks[1] < 0.8 * peaks[0], peaks  # measured 0.70
+    assert checkpointed.config["checkpoint_blocks"] is True
+    with pytest.raises(ConfigError, match="checkpoint_blocks must be true or false"):
+        small_fno(checkpoint_blocks="yes")

@@ -1,6 +1,27 @@
-"""Pointwise (1×1) layers acting on the channel axis of ``(B, C, *grid)`` tensors."""
+"""Pointwise (1×1) layers acting on the channel axis of ``(B, C, *grid)`` tensors.
+
+Every pointwise layer runs through one fused operation, :func:`pointwise_maps`: several maps
+of one input ``x``, each ``y_k = addend_k + bias_k + M_k x`` with ``M_k`` a dense matrix
+(1×1 convolution), a diagonal (soft gating) or the identity, in one autograd node. Each map is
+one BLAS call on the ``(B, C, N)`` view of the field (``N`` = grid points, no copy): the
+1×1 convolution is ``baddbmm`` with the weight broadcast over the batch, which accumulates the
+bias and the addend (e.g. the spectral convolution's output) inside the GEMM instead of in
+separate passes over the field.
+
+**Recomputation.** A map's weight gradient needs its input ``x``. When ``x = σ(p)`` is the
+activation of a pre-activation ``p`` that autograd keeps anyway (for ``σ``'s own backward),
+:func:`pointwise_maps` takes ``source=p`` and keeps only ``p``; the backward pass recomputes
+``σ(p)``. This is the GEMM + bias + activation fusion with recomputation in backward: one
+field per activation is not stored, and the backward pass evaluates the activation once more
+(for GELU about 1 ms per 2·10⁶ elements on one CPU thread). A default FNO block keeps 2.5
+fields of its width instead of 5 (``tests/test_fno.py``); the whole model's peak memory in
+a training step is in ``benchmarks/results/fno_step_cpu.md``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +31,8 @@ from neuralops.errors import ConfigError
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "tanh": torch.tanh, "silu": F.silu, "sin": torch.sin}
 
+MAP_KINDS = ("linear", "diagonal", "identity")
+
 
 def activation(name: str):
     """The activation function registered as ``name``."""
@@ -18,10 +41,189 @@ def activation(name: str):
     return ACTIVATIONS[name]
 
 
+@dataclass(frozen=True)
+class PointwiseMap:
+    """One map ``y = addend + bias + M x`` of a ``(B, Cin, *grid)`` field.
+
+    ``kind``: ``"linear"`` (``weight: (Cout, Cin)``, a 1×1 convolution), ``"diagonal"``
+    (``weight: (C,)``, ``y_c = w_c x_c``) or ``"identity"`` (no weight). ``bias: (Cout,)`` or
+    None; ``addend: (B, Cout, *grid)`` or None.
+    """
+
+    kind: str
+    weight: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    addend: torch.Tensor | None = None
+
+
+def _autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+
+def _map_forward(kind: str, x: torch.Tensor, weight, bias, addend) -> torch.Tensor:
+    """``addend + bias + M x`` on flattened ``(B, C, N)`` tensors, as one GEMM or elementwise pass."""
+    batch, _, points = x.shape
+    if kind == "linear":
+        matrix = weight.expand(batch, -1, -1)
+        if addend is None and bias is None:
+            return torch.bmm(matrix, x)
+        base = bias.view(1, -1, 1) if addend is None else addend
+        out = torch.baddbmm(base, matrix, x)
+        if addend is not None and bias is not None:
+            out += bias.view(1, -1, 1)
+        return out
+    if kind == "diagonal":
+        scale = weight.view(1, -1, 1)
+        out = x * scale if addend is None else torch.addcmul(addend, x, scale)
+    else:
+        out = x.clone() if addend is None else x + addend
+    if bias is not None:
+        out += bias.view(1, -1, 1)
+    return out
+
+
+def _map_tangent(kind: str, x, x_dot, weight, weight_dot, bias_dot, addend_dot) -> torch.Tensor | None:
+    """The directional derivative of one map (forward-mode AD): ``ȧ + ḃ + M ẋ + Ṁ x``."""
+    terms = []
+    if x_dot is not None and kind != "identity":
+        terms.append(_map_forward(kind, x_dot, weight, None, None))
+    elif x_dot is not None:
+        terms.append(x_dot)
+    if weight_dot is not None:
+        terms.append(_map_forward(kind, x, weight_dot, None, None))
+    if bias_dot is not None:
+        terms.append(bias_dot.view(1, -1, 1).expand(x.shape[0], -1, x.shape[2]))
+    if addend_dot is not None:
+        terms.append(addend_dot)
+    if not terms:
+        return None
+    return sum(terms[1:], terms[0])
+
+
+class _PointwiseMaps(torch.autograd.Function):
+    """The autograd node of :func:`pointwise_maps` (all tensors flattened to ``(B, C, N)``).
+
+    Inputs: ``kinds`` (per map), ``act`` (recomputes ``x`` from ``source``, or None), ``x``,
+    ``source``, then ``(weight, bias, addend)`` per map. Saves ``source`` (or ``x``) once.
+    Its backward is written in differentiable torch ops (double backward works), ``jvp`` gives
+    forward-mode AD and vmap uses the generated rule.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(kinds, act, x, source, *params):
+        dtype = _autocast_dtype(x)
+        with torch.autocast(x.device.type, enabled=False):
+            if dtype is not None:
+                x = x.to(dtype)
+                params = [None if p is None else p.to(dtype) for p in params]
+            return tuple(_map_forward(kind, x, *params[3 * k : 3 * k + 3]) for k, kind in enumerate(kinds))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        kinds, act, x, source, *params = inputs
+        ctx.kinds, ctx.act = kinds, act
+        ctx.set_materialize_grads(False)  # outputs without a gradient are skipped, not zero-filled
+        ctx.dtype = _autocast_dtype(x) or x.dtype
+        kept = x if source is None else source
+        ctx.save_for_backward(kept, *params[0::3])
+        ctx.save_for_forward(x, *params[0::3])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        kept, *weights = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grads = [None if g is None else g.to(ctx.dtype) for g in grads]
+        weights = [None if w is None else w.to(ctx.dtype) for w in weights]
+        x = None
+        grad_params: list[torch.Tensor | None] = []
+        for k, (kind, grad) in enumerate(zip(ctx.kinds, grads)):
+            slot = 4 + 3 * k
+            grad_weight = grad_bias = None
+            if grad is not None and needs[slot] and kind != "identity":
+                if x is None:
+                    x = (kept if ctx.act is None else ctx.act(kept)).to(ctx.dtype)
+                if kind == "linear":
+                    grad_weight = torch.bmm(grad, x.transpose(1, 2)).sum(0)
+                else:
+                    grad_weight = (grad * x).sum((0, 2))
+            if grad is not None and needs[slot + 1]:
+                grad_bias = grad.sum((0, 2))
+            grad_params += [grad_weight, grad_bias, grad if needs[slot + 2] else None]
+        grad_x = None
+        if needs[2]:
+            # Diagonal maps first: their product starts the sum, the others accumulate in place
+            # (addcmul_ has no vmap batching rule).
+            order = sorted(range(len(grads)), key=lambda k: ctx.kinds[k] != "diagonal")
+            for k in order:
+                if grads[k] is not None:
+                    grad_x = _accumulate_input_grad(ctx.kinds[k], grad_x, weights[k], grads[k])
+        return (None, None, grad_x, None, *grad_params)
+
+    @staticmethod
+    def jvp(ctx, _kinds, _act, x_dot, _source_dot, *param_dots):
+        x, *weights = ctx.saved_tensors
+        return tuple(
+            _map_tangent(kind, x, x_dot, weights[k], *param_dots[3 * k : 3 * k + 3]) for k, kind in enumerate(ctx.kinds)
+        )
+
+
+def _accumulate_input_grad(kind: str, total: torch.Tensor | None, weight, grad: torch.Tensor) -> torch.Tensor:
+    """``total + Mᵀ grad`` (a new tensor when ``total`` is None, else accumulated in place)."""
+    if kind == "linear":
+        matrix = weight.t().expand(grad.shape[0], -1, -1)
+        return torch.bmm(matrix, grad) if total is None else total.baddbmm_(matrix, grad)
+    if kind == "diagonal":
+        scale = weight.view(1, -1, 1)
+        return grad * scale if total is None else total.add_(grad * scale)
+    return grad.clone() if total is None else total.add_(grad)
+
+
+def pointwise_maps(
+    x: torch.Tensor,
+    maps: Sequence[PointwiseMap],
+    source: torch.Tensor | None = None,
+    activation_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Apply several pointwise maps to one field in one autograd node.
+
+    Args:
+        x: ``(B, Cin, *grid)``.
+        maps: the maps, each ``addend + bias + M x`` (:class:`PointwiseMap`).
+        source: ``p`` with ``x = activation_fn(p)``, kept for the backward pass instead of ``x``
+            (which is recomputed there); None keeps ``x``.
+        activation_fn: the activation that made ``x`` from ``source``.
+
+    Returns one ``(B, Cout_k, *grid)`` tensor per map. Under autocast the products run in the
+    autocast dtype. Differentiable to any order in reverse mode, in forward mode and under vmap.
+    Raises :class:`ConfigError` for an unknown map kind or a ``source`` without its activation.
+    """
+    if (source is None) != (activation_fn is None):
+        raise ConfigError("pointwise_maps needs both source and activation_fn, or neither")
+    unknown = [m.kind for m in maps if m.kind not in MAP_KINDS]
+    if unknown:
+        raise ConfigError(f"unknown pointwise map kind(s) {unknown}; expected one of {', '.join(MAP_KINDS)}")
+    batch, channels = x.shape[:2]
+    grid = x.shape[2:]
+
+    def flat(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.reshape(batch, t.shape[1], -1)
+
+    params = []
+    for m in maps:
+        params += [m.weight, m.bias, flat(m.addend)]
+    outputs = _PointwiseMaps.apply(
+        tuple(m.kind for m in maps), activation_fn, x.reshape(batch, channels, -1), flat(source), *params
+    )
+    return tuple(out.view(batch, out.shape[1], *grid) for out in outputs)
+
+
 class PointwiseLinear(nn.Module):
     """A 1×1 convolution on any grid: ``(B, Cin, *grid) -> (B, Cout, *grid)``.
 
-    Computed as one batched matrix product with the weight broadcast over the batch, which on
+    One batched GEMM with the weight broadcast over the batch (no copy of the field), which on
     CPU runs forward+backward 1.5–2× faster than oneDNN's 1×1 ``conv1d`` for FNO-sized inputs.
     """
 
@@ -31,19 +233,21 @@ class PointwiseLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None
 
+    def as_map(self, addend: torch.Tensor | None = None) -> PointwiseMap:
+        """This layer as a :class:`PointwiseMap` (plus ``addend``) for :func:`pointwise_maps`."""
+        return PointwiseMap("linear", self.weight, self.bias, addend)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels = x.shape[:2]
-        flat = x.reshape(batch, channels, -1)
-        weight = self.weight.expand(batch, -1, -1)
-        if self.bias is None:
-            y = torch.bmm(weight, flat)
-        else:
-            y = torch.baddbmm(self.bias.view(1, -1, 1).expand(batch, -1, flat.shape[-1]), weight, flat)
-        return y.reshape(batch, -1, *x.shape[2:])
+        """``x: (B, Cin, *grid)`` -> ``(B, Cout, *grid)``."""
+        return pointwise_maps(x, [self.as_map()])[0]
 
 
 class ChannelMLP(nn.Module):
-    """Two pointwise layers with an activation between: ``Cin -> hidden -> Cout``."""
+    """Two pointwise layers with an activation between: ``Cin -> hidden -> Cout``.
+
+    Keeps its input and the hidden pre-activation for the backward pass; the hidden activation
+    is recomputed there (:func:`pointwise_maps`).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, activation_name: str = "gelu"):
         super().__init__()
@@ -51,8 +255,13 @@ class ChannelMLP(nn.Module):
         self.fc2 = PointwiseLinear(hidden_channels, out_channels)
         self.act = activation(activation_name)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+    def forward(
+        self, x: torch.Tensor, source: torch.Tensor | None = None, addend: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x: (B, Cin, *grid)`` -> ``(B, Cout, *grid)`` (+ ``addend``, accumulated in the last
+        GEMM). ``source``: the pre-activation ``p`` with ``x = act(p)``, kept instead of ``x``."""
+        hidden = pointwise_maps(x, [self.fc1.as_map()], source, None if source is None else self.act)[0]
+        return pointwise_maps(self.act(hidden), [self.fc2.as_map(addend)], hidden, self.act)[0]
 
 
 class SoftGating(nn.Module):
@@ -62,12 +271,25 @@ class SoftGating(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
 
+    def as_map(self, addend: torch.Tensor | None = None) -> PointwiseMap:
+        """This gate as a diagonal :class:`PointwiseMap` (plus ``addend``)."""
+        return PointwiseMap("diagonal", self.weight, None, addend)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight.view((1, -1) + (1,) * (x.ndim - 2))
 
 
+class IdentitySkip(nn.Identity):
+    """The identity skip ``x`` (no parameters)."""
+
+    def as_map(self, addend: torch.Tensor | None = None) -> PointwiseMap:
+        return PointwiseMap("identity", None, None, addend)
+
+
 def make_skip(kind: str | None, channels: int) -> nn.Module | None:
-    """Skip connection by name: ``"linear"`` (1×1, no bias), ``"soft-gating"``, ``"identity"`` or None."""
+    """Skip connection by name: ``"linear"`` (1×1, no bias), ``"soft-gating"``, ``"identity"`` or None.
+
+    Each has ``as_map(addend)`` giving its :class:`PointwiseMap`."""
     if kind is None or kind == "none":
         return None
     if kind == "linear":
@@ -75,5 +297,5 @@ def make_skip(kind: str | None, channels: int) -> nn.Module | None:
     if kind == "soft-gating":
         return SoftGating(channels)
     if kind == "identity":
-        return nn.Identity()
+        return IdentitySkip()
     raise ConfigError(f"unknown skip {kind!r}; expected 'linear', 'soft-gating', 'identity' or null")

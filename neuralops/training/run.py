@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
+from neuralops import runtime
 from neuralops.data import fit_normalizers
 from neuralops.data.checks import check_finite, require_samples
 from neuralops.data.factory import DataConfig, available_resolutions, holds, open_split, train_views
@@ -131,8 +132,7 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     data_cfg, model_cfg, optim_cfg = _plain(cfg, "data"), _plain(cfg, "model"), _plain(cfg, "optim")
     seed = int(cfg.get("seed", 0))
     torch.manual_seed(seed)
-    if trainer_cfg.num_threads:
-        torch.set_num_threads(trainer_cfg.num_threads)
+    runtime.configure_threads(trainer_cfg.num_threads)
 
     online_options = data_cfg.pop("online", None)
     data = DataConfig.from_dict(data_cfg, base_dir)
@@ -156,6 +156,7 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     else:
         normalizers = _normalizers(primary, trainer_cfg.batch_size, context) if data.normalize else (None, None)
         model = _model(model_cfg, train_set)
+    runtime.compile_model(model.to(device), trainer_cfg.compile, device)  # in place: state_dict keys unchanged
     operator = PretrainedOperator(model, *normalizers)
     if model.fits_to_data and context.is_main:  # the Trainer copies rank 0's buffers to every rank
         model.fit_to_data(_normalized_batches(primary, *normalizers, trainer_cfg.batch_size))

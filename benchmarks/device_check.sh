@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# GPU readiness check: writes ONE results file with
+#   1. the CUDA tests (pytest -k cuda: the tests that need, or check the absence of, a GPU),
+#   2. the spectral layer's achieved bandwidth against the device's copy bandwidth
+#      (benchmarks/bench_spectral_conv.py --quick: 2-D 64², dense/Tucker/CP),
+#   3. a training step, inference and peak memory against neuraloperator when it is installed
+#      (benchmarks/bench_fno_step.py),
+#   4. bfloat16 autocast: step time against float32, the forward's deviation, finite gradients.
+#
+# Usage: benchmarks/device_check.sh [--device cuda|cpu] [--quick] [--out FILE]
+#   --device  default: cuda when torch sees a GPU, else cpu (the CPU-safe parts only)
+#   --quick   tiny sizes (a smoke test of the script; tests/test_benchmarks.py runs it on CPU)
+#   --out     default: benchmarks/results/device_check_<device>.md
+# Runs in about 3 minutes on one H100-class GPU (each part has a time limit, see LIMIT_*).
+# Environment: PYTHON (default: python) is the interpreter with neuralops installed.
+set -u -o pipefail
+
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+DEVICE=""
+QUICK=0
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --device) DEVICE=$2; shift 2 ;;
+        --quick) QUICK=1; shift ;;
+        --out) OUT=$2; shift 2 ;;
+        *) echo "device_check.sh: unknown argument '$1' (expected --device cuda|cpu, --quick, --out FILE)" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$DEVICE" ]; then
+    DEVICE=$("$PYTHON" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+fi
+case "$DEVICE" in
+    cuda|cpu) ;;
+    *) echo "device_check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
+esac
+OUT=${OUT:-benchmarks/results/device_check_${DEVICE}.md}
+mkdir -p "$(dirname "$OUT")"
+
+# Time limits per part (seconds): together under 5 minutes.
+LIMIT_TESTS=60; LIMIT_SPECTRAL=90; LIMIT_STEP=90; LIMIT_AUTOCAST=45
+if [ "$QUICK" = 1 ]; then
+    STEP_ARGS="--quick"
+else
+    STEP_ARGS="--repeats 10 --grids 64 128 --infer-grids 64 256"
+fi
+FAILED=0
+
+part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its output in a code block
+    local title=$1 limit=$2; shift 2
+    echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'
+    timeout "$limit" "$@" 2>&1 | grep -v -e '^USDT:' -e 'gpuGetDeviceCount' -e 'profiler_st'
+    local status=${PIPESTATUS[0]}
+    echo '```'
+    if [ "$status" -ne 0 ]; then
+        echo; echo "**exit status $status** (124: stopped at the ${limit} s limit)"
+        FAILED=1
+    fi
+    echo
+}
+
+{
+    echo "# Device check ($DEVICE)"
+    echo
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $("$PYTHON" -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')")"
+    echo
+    part "CUDA tests" "$LIMIT_TESTS" "$PYTHON" -m pytest -q -rs -k cuda -p no:cacheprovider tests
+    if [ "$DEVICE" = cuda ]; then
+        part "Spectral layer: time, memory, bandwidth against the copy bandwidth" "$LIMIT_SPECTRAL" \
+            "$PYTHON" benchmarks/bench_spectral_conv.py --device cuda --quick
+    else
+        part "Spectral layer (CPU; bandwidth is measured on CUDA only)" "$LIMIT_SPECTRAL" \
+            "$PYTHON" benchmarks/bench_spectral_conv.py --device cpu --smoke
+    fi
+    # shellcheck disable=SC2086
+    part "Training step, inference and peak memory against neuraloperator" "$LIMIT_STEP" \
+        "$PYTHON" benchmarks/bench_fno_step.py --device "$DEVICE" --sections step inference memory $STEP_ARGS
+    # shellcheck disable=SC2086
+    part "bfloat16 autocast" "$LIMIT_AUTOCAST" \
+        "$PYTHON" benchmarks/bench_fno_step.py --device "$DEVICE" --sections autocast $STEP_ARGS
+} > "$OUT"
+echo "wrote $OUT"
+exit $FAILED

@@ -1,0 +1,135 @@
+"""Process-wide runtime settings for training: the OpenMP wait policy, torch's CPU threads and
+opt-in compilation.
+
+Call order in a training script::
+
+    from neuralops import runtime
+    runtime.prepare_openmp()                 # first, before anything imports torch
+    ...
+    runtime.configure_threads(cfg.trainer.num_threads)
+    model = runtime.compile_model(model, cfg.trainer.compile)
+
+**Why.** torch's CPU kernels run in OpenMP parallel regions (GNU libgomp in the pip wheels).
+libgomp's threads *spin* while they wait at the end of a region. When another process keeps
+a core busy, a spinning or descheduled thread makes every region wait for a whole scheduler
+time slice, so many short regions in a row (a training step) run 10× slower than on one
+thread. Measured on a 2-core machine with one competing busy process (``while True: pass``)
+and other jobs, steps of the default FNO at 17², batch 32: 2 threads with libgomp's default
+policy 3.3 s, 1 thread 0.30 s, 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` 0.18 s (method and
+figures: ``benchmarks/results/threads_cpu.md``). A passive wait puts a waiting thread to sleep
+at once, so it never takes a core from the thread that holds the work.
+
+libgomp reads ``OMP_WAIT_POLICY`` once, when torch loads it, so :func:`prepare_openmp` must
+run before ``import torch``; this module imports torch only inside its functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+WAIT_POLICY_VARIABLE = "OMP_WAIT_POLICY"
+PASSIVE = "PASSIVE"
+
+
+def prepare_openmp() -> bool:
+    """Make OpenMP's waiting threads sleep instead of spin (``OMP_WAIT_POLICY=PASSIVE``), unless
+    the user set ``OMP_WAIT_POLICY`` already (their value is kept).
+
+    Must run before torch is imported. Returns whether the passive policy is in effect; when
+    torch was imported first it cannot be, and a warning says so."""
+    if WAIT_POLICY_VARIABLE not in os.environ:
+        if "torch" in sys.modules:
+            log.warning(
+                "prepare_openmp() ran after torch was imported: OpenMP keeps its spinning wait policy; "
+                "call it before importing torch, or set OMP_WAIT_POLICY=PASSIVE in the environment"
+            )
+            return False
+        os.environ[WAIT_POLICY_VARIABLE] = PASSIVE
+    return passive_wait()
+
+
+def passive_wait() -> bool:
+    """Whether OpenMP's waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE`` at torch's import)."""
+    return os.environ.get(WAIT_POLICY_VARIABLE, "").strip().upper() == PASSIVE
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """The default number of torch intra-op threads: every CPU this process may use when OpenMP
+    waits passively (:func:`prepare_openmp`), else 1, since spinning threads can make a step
+    10× slower than one thread on a busy machine."""
+    return available_cpus() if passive_wait() else 1
+
+
+def configure_threads(num_threads: int | None) -> int:
+    """Set torch's intra-op CPU threads: ``num_threads``, or :func:`default_threads` when None.
+
+    Inter-op threads are left at torch's default: the CPU autograd engine and the training loop
+    run on the calling thread and never use that pool. Returns the number of threads set.
+
+    Raises:
+        ConfigError: ``num_threads`` is not a positive integer (names ``trainer.num_threads``).
+    """
+    import torch
+
+    from neuralops.errors import ConfigError
+
+    if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
+        raise ConfigError(f"trainer.num_threads must be a positive integer or null, got {num_threads!r}")
+    threads = default_threads() if num_threads is None else num_threads
+    torch.set_num_threads(threads)
+    if num_threads is None and not passive_wait():
+        log.info("using 1 CPU thread: OpenMP threads spin while waiting (OMP_WAIT_POLICY is not PASSIVE); "
+                 "set trainer.num_threads=N to use more")
+    return threads
+
+
+def compiler_problem(device) -> str | None:
+    """Why ``torch.compile`` cannot run on ``device`` here (one line), or None when it can.
+
+    Compiles and runs a two-op function on a small tensor, which needs the backend's
+    compiler (a C++ compiler on CPU, Triton on CUDA): a few seconds, once per process."""
+    import torch
+
+    probe = torch.compile(lambda t: torch.sin(t) * 2 + 1, dynamic=False)
+    try:
+        probe(torch.ones(8, device=device))
+    except Exception as err:  # any failure of the backend means: no working compiler
+        lines = str(err).strip().splitlines()
+        return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    return None
+
+
+def compile_model(module, enabled: bool, device=None):
+    """``module`` compiled in place with ``torch.compile`` (``nn.Module.compile``, so parameter
+    names, ``state_dict`` keys and the module object stay the same) when ``enabled``, else
+    ``module`` unchanged.
+
+    When no compiler works on ``device`` (default: the device of the module's first parameter,
+    else CPU), logs one warning line saying why and returns ``module`` uncompiled; training then
+    runs eagerly. The first calls of a compiled model take longer (compilation, once per new
+    input shape)."""
+    if not enabled:
+        return module
+    import torch
+
+    if device is None:
+        first = next(module.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    problem = compiler_problem(device)
+    if problem is not None:
+        log.warning("trainer.compile=true but torch.compile does not work on %s here (%s); running eagerly", device, problem)
+        return module
+    module.compile()
+    return module

@@ -1,0 +1,77 @@
+"""The benchmark scripts run on a CPU-only machine at tiny sizes and write their results files.
+
+Timings at these sizes mean nothing; what is checked is that every section runs, that the
+reported ratios are the ratios of the reported medians, and that the GPU check script's
+CPU-safe parts run and write one file."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROW = re.compile(r"^\| (?P<name>[^|]+) \| (?P<extra>[^|]*) \| (?P<median>[\d.]+) \| (?P<min>[\d.]+) \| (?P<ratio>[\d.]+|n/a)")
+
+
+@pytest.fixture
+def benchmarks(repo_root, monkeypatch):
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    return repo_root / "benchmarks"
+
+
+def rows(text: str) -> dict[str, list[dict]]:
+    """Timing rows of a results file by model name."""
+    found: dict[str, list[dict]] = {}
+    for line in text.splitlines():
+        match = ROW.match(line)
+        if match:
+            found.setdefault(match["name"], []).append(match.groupdict())
+    return found
+
+
+def test_fno_step_quick_writes_every_section(benchmarks, tmp_path):
+    import bench_fno_step
+
+    out = tmp_path / "step.md"
+    bench_fno_step.main(["--quick", "--sections", *bench_fno_step.SECTIONS, "--out", str(out)])
+    text = out.read_text()
+    for title in ("Training step", "Inference", "Peak memory", "Factorized", "bfloat16 autocast"):
+        assert f"## {title}" in text
+    found = rows(text)
+    assert {"neuralops", "dense", "tucker", "cp", "tt", "float32", "bfloat16 autocast"} <= set(found)
+    for name in ("tucker", "cp", "tt"):  # ratio = median / dense median, to the printed precision
+        row, dense = found[name][0], found["dense"][0]
+        assert abs(float(row["ratio"]) - float(row["median"]) / float(dense["median"])) < 0.01 + 0.06 * float(row["ratio"])
+    assert float(found["dense"][0]["ratio"]) == 1.0
+
+
+def test_epoch_quick_runs_on_our_hdf5_path(benchmarks, tmp_path, capsys):
+    import bench_epoch
+
+    out = tmp_path / "epoch.md"
+    bench_epoch.main(["--quick", "--out", str(out)])
+    text = out.read_text()
+    for run in ("neuralops FNO", "neuralops TFNO", "data only"):
+        assert f"| {run} |" in text
+    assert "of our FNO epoch" in text and "Darcy samples at 16²" in text
+
+
+def test_device_check_rejects_a_bad_device(benchmarks):
+    result = subprocess.run(["bash", str(benchmarks / "device_check.sh"), "--device", "tpu"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "device_check.sh: --device must be cuda or cpu, got 'tpu'"
+
+
+@pytest.mark.slow
+def test_device_check_cpu_parts_write_one_file(benchmarks, tmp_path):
+    out = tmp_path / "device_check.md"
+    result = subprocess.run(
+        ["bash", str(benchmarks / "device_check.sh"), "--device", "cpu", "--quick", "--out", str(out)],
+        capture_output=True, text=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = out.read_text()
+    for title in ("CUDA tests", "Spectral layer", "Training step, inference and peak memory", "bfloat16 autocast"):
+        assert f"## {title}" in text
+    assert "exit status" not in text
+    assert list(tmp_path.iterdir()) == [out]
