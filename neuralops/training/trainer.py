@@ -116,6 +116,8 @@ class TrainerConfig:
         if not isinstance(self.loss_options, LossOptions):
             self.loss_options = LossOptions.from_mapping(self.loss_options)
         Loss(self.loss, self.loss_weights, self.loss_options)  # checks names, weights and options
+        if not self.metrics:
+            raise ConfigError("trainer.metrics is empty; list the metrics to report, e.g. trainer.metrics=[rel_l2]")
         self.metrics = check_metrics(self.metrics, option="trainer.metrics")
 
     @classmethod
