@@ -1,7 +1,6 @@
 """Online training (neuralops.data.online): samples equal to the offline generator's, buffer
 semantics, disjoint id streams per rank, worker shutdown and error reports."""
 
-import os
 import signal
 import subprocess
 import sys
