@@ -162,8 +162,7 @@ def make_schema(
 
     def __post_init__(self: Any) -> None:
         for option, annotation in loose.items():
-            value = getattr(self, option)
-            plain = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+            plain = _to_plain(getattr(self, option))
             if not conforms(plain, annotation):
                 raise ConfigError(f"{group}.{option}={plain!r} is not a valid value: expected {_describe(annotation)}")
         if check is not None:
@@ -190,7 +189,7 @@ def _signature_options(cls: type) -> list[tuple[str, Any, Any]]:
 
 def _check_inner_model(config: Any) -> None:
     """``resampled``'s inner ``model`` is checked against its own family's schema."""
-    inner = OmegaConf.to_container(config.model) if isinstance(config.model, DictConfig) else dict(config.model)
+    inner = dict(_to_plain(config.model))
     if "name" not in inner:
         raise ConfigError("model.model lacks 'name' (the inner model's registered name, e.g. mgno)")
     _instantiate(lambda: OmegaConf.merge(OmegaConf.structured(model_schema(inner["name"])), inner), "model.model")
