@@ -2,6 +2,7 @@
 ``neuralop.models.FNO`` (neuraloperator) on the same input, in the same process.
 
     python benchmarks/bench_fno_step.py [--threads 1] [--repeats 15] [--sections ...] [--device cpu]
+                                        [--allocators default keep-freed] [--no-isolate]
                                         [--out FILE] [--quick]
 
 The matched model (issue 12): 4 Fourier blocks, hidden width 32, neuraloperator
@@ -28,8 +29,15 @@ and peak memory is ``torch.cuda.max_memory_allocated`` during the step.
 
 How it is measured: every model of a section is built in one process and run **interleaved**
 (a, b, a, b, ...) after two warm-up steps each, so load from other processes hits all of them
-alike; the median and the minimum over ``--repeats`` are printed, and the ratio of the medians
-to the reference (neuraloperator, or our dense FNO for the factorized section). Peak memory is
+alike. Each section runs in a **fresh process** (``--no-isolate``: all in this one), because
+glibc's ``malloc`` adapts to the block sizes a process has freed before: the same
+neuraloperator inference took 0.27 s after the training-step section and 0.48 s in a fresh
+process. The step and inference sections run under each of ``--allocators`` (CPU default:
+both): ``default`` is glibc's malloc as a Python process starts, where blocks of 32 MiB and
+more are fresh ``mmap`` s that the kernel page-faults and zeroes on every use; ``keep-freed``
+calls :func:`neuralops.runtime.keep_freed_memory` first (every block from the heap, freed
+memory kept), as ``train.py`` does. Both models run under the same setting. The median and
+the minimum over ``--repeats`` are printed, and the ratio of the medians to the reference (neuraloperator, or our dense FNO for the factorized section). Peak memory is
 the peak of the bytes held by torch's CPU allocator during one step after warm-up, relative to
 its start, read from the profiler's memory events (``profile_memory=True``; see
 ``bench_spectral_conv.peak_live_mib``); it counts activations, gradients, optimizer
@@ -42,6 +50,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -56,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_spectral_conv import peak_live_mib  # noqa: E402
 from neuralops.models import build  # noqa: E402
+from neuralops.runtime import keep_freed_memory  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NEURALOP_MODES = (16, 16)
@@ -195,8 +205,8 @@ def fields(batch: int, n: int, device: torch.device) -> tuple[torch.Tensor, torc
     return torch.randn(batch, 1, n, n, device=device), torch.randn(batch, 1, n, n, device=device)
 
 
-def step_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
-    emit(lines, "## Training step (AdamW), batch %d, hidden %d" % (batch, hidden), "",
+def step_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device, allocator: str = "") -> None:
+    emit(lines, "## Training step (AdamW), batch %d, hidden %d%s" % (batch, hidden, allocator), "",
             f"| model | grid, params | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
     for n in grids:
         torch.manual_seed(0)
@@ -208,8 +218,8 @@ def step_section(grids, batch: int, hidden: int, repeats: int, lines: list[str],
     emit(lines, "")
 
 
-def inference_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
-    emit(lines, "## Inference (no_grad), batch %d, hidden %d" % (batch, hidden), "",
+def inference_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device, allocator: str = "") -> None:
+    emit(lines, "## Inference (no_grad), batch %d, hidden %d%s" % (batch, hidden, allocator), "",
             f"| model | grid | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
     for n in grids:
         torch.manual_seed(0)
@@ -285,6 +295,31 @@ def autocast_section(grids, batch: int, hidden: int, repeats: int, lines: list[s
 SECTIONS = ("step", "inference", "memory", "factorized", "autocast")
 
 
+ALLOCATORS = {"default": "default malloc", "keep-freed": "freed memory kept (keep_freed_memory, as in train.py)"}
+
+
+def section_runs(args, lines: list[str], device: torch.device, allocator: str) -> dict[str, Callable[[], None]]:
+    batch, infer_batch, hidden, memory_hidden = 16, 32, 32, args.memory_hidden
+    if args.quick:
+        batch, infer_batch, hidden, memory_hidden = 2, 2, 8, 8
+    return {
+        "step": lambda: step_section(args.grids, batch, hidden, args.repeats, lines, device, f", {allocator}"),
+        "inference": lambda: inference_section(args.infer_grids, infer_batch, hidden, args.repeats, lines, device, f", {allocator}"),
+        "memory": lambda: memory_section(args.memory_grid, batch, memory_hidden, max(3, args.repeats // 3), lines, device),
+        "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
+        "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
+    }
+
+
+def child_command(args, section: str, allocator: str) -> list[str]:
+    """The command that runs one section under one allocator in a fresh process."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--no-isolate", "--body-only", "--sections", section,
+               "--allocators", allocator, "--threads", str(args.threads), "--repeats", str(args.repeats),
+               "--memory-grid", str(args.memory_grid), "--memory-hidden", str(args.memory_hidden), "--device", args.device,
+               "--grids", *map(str, args.grids), "--infer-grids", *map(str, args.infer_grids)]
+    return command + (["--quick"] if args.quick else [])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -294,30 +329,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-grid", type=int, default=128)
     parser.add_argument("--memory-hidden", type=int, default=64)
     parser.add_argument("--sections", nargs="+", default=["step", "inference", "memory", "factorized"], choices=SECTIONS)
+    parser.add_argument("--allocators", nargs="+", default=None, choices=sorted(ALLOCATORS),
+                        help="CPU allocator settings to time step and inference under (default: both on CPU; "
+                             "the other sections use the first)")
+    parser.add_argument("--no-isolate", dest="isolate", action="store_false",
+                        help="run every section in this process (default: each in a fresh process)")
+    parser.add_argument("--body-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings wait for the device)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats (a smoke test)")
     parser.add_argument("--out", type=Path, default=None, help="markdown results file (default: print only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    batch, infer_batch, hidden, memory_hidden = 16, 32, 32, args.memory_hidden
     if args.quick:
         args.grids, args.infer_grids, args.memory_grid, args.repeats = [16], [16], 16, 2
-        batch, infer_batch, hidden, memory_hidden = 2, 2, 8, 8
-    lines = [f"# FNO training step, inference and memory against neuraloperator ({args.device})", "",
-             f"Command: `python benchmarks/bench_fno_step.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-             f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process; medians and minima over "
-             f"{args.repeats} repeats; ratios are of medians.", ""]
-    print(lines[-2], flush=True)
+    if args.allocators is None:
+        args.allocators = ["default", "keep-freed"] if args.device == "cpu" else ["default"]
+    lines: list[str] = []
+    if not args.body_only:
+        lines += [f"# FNO training step, inference and memory against neuraloperator ({args.device})", "",
+                  f"Command: `python benchmarks/bench_fno_step.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
+                  f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process per section and "
+                  f"allocator setting; medians and minima over {args.repeats} repeats; ratios are of medians.", ""]
+        print(lines[-2], flush=True)
+    jobs = [(section, allocator) for section in args.sections
+            for allocator in (args.allocators if section in ("step", "inference") else args.allocators[:1])]
     device = torch.device(args.device)
-    runs = {
-        "step": lambda: step_section(args.grids, batch, hidden, args.repeats, lines, device),
-        "inference": lambda: inference_section(args.infer_grids, infer_batch, hidden, args.repeats, lines, device),
-        "memory": lambda: memory_section(args.memory_grid, batch, memory_hidden, max(3, args.repeats // 3), lines, device),
-        "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
-        "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
-    }
-    for name in args.sections:
-        runs[name]()
+    for section, allocator in jobs:
+        if args.isolate:  # glibc's malloc adapts to the sizes a process has freed: a fresh process per section
+            result = subprocess.run(child_command(args, section, allocator), capture_output=True, text=True)
+            if result.returncode != 0:
+                raise SystemExit(f"bench_fno_step: section {section} ({allocator}) failed:\n{result.stderr[-2000:]}")
+            emit(lines, *[line for line in result.stdout.splitlines() if line.startswith(("#", "|")) or not line])
+            continue
+        if allocator == "keep-freed":
+            keep_freed_memory()
+        section_runs(args, lines, device, ALLOCATORS[allocator])[section]()
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines))

@@ -1,5 +1,5 @@
-"""Process-wide runtime settings for training: the OpenMP wait policy, torch's CPU threads and
-opt-in compilation.
+"""Process-wide runtime settings for training: the OpenMP wait policy, the C allocator's reuse of
+freed memory, torch's CPU threads and opt-in compilation.
 
 Call order in a training script::
 
@@ -7,6 +7,7 @@ Call order in a training script::
     runtime.prepare_openmp()                 # first, before anything imports torch
     ...
     runtime.configure_threads(cfg.trainer.num_threads)
+    runtime.keep_freed_memory(cfg.trainer.keep_freed_memory)
     model = runtime.compile_model(model, cfg.trainer.compile)
 
 **Why.** torch's CPU kernels run in OpenMP parallel regions (GNU libgomp in the pip wheels).
@@ -21,12 +22,21 @@ at once, so it never takes a core from the thread that holds the work.
 
 libgomp reads ``OMP_WAIT_POLICY`` once, when torch loads it, so :func:`prepare_openmp` must
 run before ``import torch``; this module imports torch only inside its functions.
+
+**Freed memory.** torch takes CPU tensors from the C library's ``malloc``. glibc serves a
+block of 32 MiB or more (and, until its threshold adapts, of 128 KiB or more) with a fresh
+``mmap`` and returns it to the kernel on ``free``, so every large activation of every step is
+page-faulted and zeroed by the kernel again. A (16, 32, 128, 128) float32 field is exactly
+32 MiB: at 128² the FNO step spent half its time there. :func:`keep_freed_memory` makes glibc
+keep freed memory for reuse (see ``benchmarks/results/fno_step_cpu.md``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import platform
 import sys
 
 log = logging.getLogger(__name__)
@@ -93,6 +103,34 @@ def configure_threads(num_threads: int | None) -> int:
         log.info("using 1 CPU thread: OpenMP threads spin while waiting (OMP_WAIT_POLICY is not PASSIVE); "
                  "set trainer.num_threads=N to use more")
     return threads
+
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+KEEP_TOP_BYTES = 2**31 - 1  # the largest value mallopt takes (an int): ~2 GiB
+
+
+def keep_freed_memory(enabled: bool = True) -> bool:
+    """Make glibc's ``malloc`` serve every block from the heap and keep freed memory for reuse
+    (``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)``; see
+    ``mallopt(3)``), when ``enabled``. The same effect as ``MALLOC_MMAP_MAX_=0
+    MALLOC_TRIM_THRESHOLD_=...`` in the environment, or a caching allocator such as jemalloc
+    preloaded, which Intel's and PyTorch's CPU performance guides recommend.
+
+    Effect (``benchmarks/results/fno_step_cpu.md``, one CPU thread): a training step of the
+    1.2 M-parameter FNO at 128², batch 16, 2.1× faster, at 64² a few per cent. Cost: the
+    process keeps its peak of CPU memory instead of returning freed blocks to the system
+    (resident memory does not shrink after a large step); set ``trainer.keep_freed_memory=false``
+    where other processes need that memory back.
+
+    Process-wide and one-way: it applies to every later allocation, also other libraries'.
+    Returns whether it is in effect: False when not ``enabled``, and on a C library other than
+    glibc (musl, macOS, Windows), where it does nothing.
+    """
+    if not enabled or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_TOP_BYTES))
 
 
 def compiler_problem(device) -> str | None:

@@ -33,7 +33,7 @@ def test_fno_step_quick_writes_every_section(benchmarks, tmp_path):
     import bench_fno_step
 
     out = tmp_path / "step.md"
-    bench_fno_step.main(["--quick", "--sections", *bench_fno_step.SECTIONS, "--out", str(out)])
+    bench_fno_step.main(["--quick", "--no-isolate", "--sections", *bench_fno_step.SECTIONS, "--out", str(out)])
     text = out.read_text()
     for title in ("Training step", "Inference", "Peak memory", "Factorized", "bfloat16 autocast"):
         assert f"## {title}" in text
@@ -43,6 +43,18 @@ def test_fno_step_quick_writes_every_section(benchmarks, tmp_path):
         row, dense = found[name][0], found["dense"][0]
         assert abs(float(row["ratio"]) - float(row["median"]) / float(dense["median"])) < 0.01 + 0.06 * float(row["ratio"])
     assert float(found["dense"][0]["ratio"]) == 1.0
+
+
+def test_fno_step_runs_each_section_in_a_fresh_process_under_each_allocator(benchmarks, tmp_path):
+    import bench_fno_step
+
+    out = tmp_path / "step.md"
+    bench_fno_step.main(["--quick", "--sections", "step", "factorized", "--out", str(out)])
+    text = out.read_text()
+    assert text.count("## Training step") == 2 and text.count("## Factorized") == 1
+    assert "hidden 8, default malloc" in text and "hidden 8, freed memory kept" in text
+    found = rows(text)
+    assert len(found["neuralops"]) == 2 and len(found["dense"]) == 1
 
 
 def test_epoch_quick_runs_on_our_hdf5_path(benchmarks, tmp_path, capsys):

@@ -133,6 +133,7 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     seed = int(cfg.get("seed", 0))
     torch.manual_seed(seed)
     runtime.configure_threads(trainer_cfg.num_threads)
+    runtime.keep_freed_memory(trainer_cfg.keep_freed_memory)
 
     online_options = data_cfg.pop("online", None)
     data = DataConfig.from_dict(data_cfg, base_dir)

@@ -94,6 +94,7 @@ class TrainerConfig:
     device: str = "auto"
     compile: bool = False
     num_threads: Optional[int] = None
+    keep_freed_memory: bool = True
     num_workers: int = 0
     limit_train_batches: Optional[int] = None
     resume: Optional[str] = None
