@@ -128,6 +128,8 @@ TRAIN_CASES = [
     ("channel_mismatch", ["model.in_channels=3"], ["model.in_channels"], "good.h5"),
     ("n_modes_wrong_rank", ["model.n_modes=[3,3,3]"], ["model.n_modes"], "good.h5"),
     ("zero_hidden_channels", ["model.hidden_channels=0"], ["hidden_channels"], "good.h5"),
+    ("zero_batch_slice", ["model.batch_slice_mib=0"], ["batch_slice_mib"], "good.h5"),
+    ("keep_freed_memory_not_bool", ["trainer.keep_freed_memory=maybe"], ["trainer.keep_freed_memory"], "good.h5"),
     ("missing_file", [], ["missing.h5"], "missing.h5"),
     ("not_hdf5", [], ["not_hdf5.h5"], "not_hdf5.h5"),
     ("truncated_file", [], ["truncated.h5"], "truncated.h5"),

@@ -1,6 +1,5 @@
 """FNO: the registry contract, parameter counts, resolution handling and symmetry."""
 
-import math
 import sys
 
 import pytest
@@ -181,38 +180,3 @@ def test_checkpoint_blocks_gives_the_same_values_and_gradients_and_needs_less_me
     with pytest.raises(ConfigError, match="checkpoint_blocks must be true or false"):
         small_fno(checkpoint_blocks="yes")
 
-
-def test_batch_slices_give_the_whole_batch_values_and_gradients():
-    """A batch run in slices (``batch_slice_mib``) equals the whole batch at once: outputs and
-    parameter gradients in float64 to 1e-12, also with padding and another output grid."""
-    torch.manual_seed(9)
-    whole = small_fno(domain_padding=0.2, hidden_channels=8, batch_slice_mib=None).double()
-    sliced = small_fno(domain_padding=0.2, hidden_channels=8, batch_slice_mib=None).double()
-    sliced.load_state_dict(whole.state_dict())
-    x = torch.randn(5, 2, 9, 11, dtype=torch.float64)
-    # The widest field is the lifting MLP's 16 channels on the padded 11x14 grid (8 bytes each):
-    # a budget of two samples' worth gives slices of 2, 2 and 1.
-    padded = math.prod(sliced.padding.padded_shape((9, 11)))
-    sliced.batch_slice_mib = 2.5 * 16 * padded * 8 / 2**20
-    assert sliced.widest_channels == 16 and sliced.samples_per_slice(x, (9, 11)) == 2
-    for shape in (None, (13, 15)):
-        results = []
-        for model in (whole, sliced):
-            model.zero_grad()
-            out = model(x, output_shape=shape)
-            (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out).cos()).sum().backward()
-            results.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
-        assert results[0][0].shape == results[1][0].shape == (5, 3, *(shape or (9, 11)))
-        assert (results[0][0] - results[1][0]).abs().max() < 1e-12
-        assert all((a - b).abs().max() < 1e-12 for a, b in zip(results[0][1], results[1][1]))
-
-
-def test_batch_slice_size_follows_the_budget_and_refuses_bad_values():
-    model = small_fno(hidden_channels=32, grid="periodic", batch_slice_mib=16.0)  # widest: 64 channels
-    x = torch.zeros(40, 2, 128, 128)
-    assert model.samples_per_slice(x, (128, 128)) == 4  # 4 samples x 64 x 128² x 4 bytes = 16 MiB
-    assert model.samples_per_slice(x, (256, 256)) == 1  # the output grid counts too
-    assert model.samples_per_slice(torch.zeros(40, 2, 8, 8), (8, 8)) == 1024
-    for bad in (0, -1.0, float("inf"), True, "16"):
-        with pytest.raises(ConfigError, match="batch_slice_mib must be a positive number of MiB or null"):
-            small_fno(batch_slice_mib=bad)

@@ -25,13 +25,16 @@ from neuralops.grid import Grid, expand_kinds
 from neuralops.layers.grid import DomainPadding, GridEmbedding, check_grid_kinds, interpolate
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip, pointwise_maps
 from neuralops.models.base import NeuralOperator, grid_kinds_from_data, n_modes_from_grid
+from neuralops.models.slicing import (
+    DEFAULT_BATCH_SLICE_MIB,
+    check_batch_slice_mib,
+    in_batch_slices,
+    samples_per_slice,
+    widest_width,
+)
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import normalize_n_modes
 
-
-DEFAULT_BATCH_SLICE_MIB = 16.0
-"""Default :class:`FNO` ``batch_slice_mib``: below glibc's 32 MiB limit for serving a block from
-its heap instead of a fresh ``mmap`` (see :class:`FNO`)."""
 
 DEFAULT_DOMAIN_PADDING = 0.25
 """Domain padding ``train.py`` gives an FNO on data with a non-periodic axis (measured on Darcy:
@@ -231,9 +234,9 @@ class FNO(NeuralOperator, name="fno"):
             whole batch at once. Samples are independent, so outputs and gradients are the
             whole batch's up to float rounding (about 1e-7 relative in float32). Why: glibc's
             ``malloc`` serves a block of 32 MiB or more with a fresh ``mmap`` that the kernel
-            page-faults and zeroes on every use, so large fields cost twice their compute.
-            Measured on one CPU thread (``benchmarks/results/fno_step_cpu.md``), a training step
-            at 128², hidden 32, batch 16: 1.0 s with the default 16 MiB against 1.8 s unsliced;
+            page-faults and zeroes on every use (:mod:`neuralops.models.slicing`). Measured on
+            one CPU thread (``benchmarks/results/fno_step_cpu.md``), a training step at 128²,
+            hidden 32, batch 16: 1.0 s with the default 16 MiB against 1.8 s unsliced;
             no change at 64² (one slice). A process that keeps freed memory
             (:func:`neuralops.runtime.keep_freed_memory`, which ``train.py`` sets) gains nothing
             more from slicing, and loses nothing.
@@ -268,9 +271,7 @@ class FNO(NeuralOperator, name="fno"):
         super().__init__()
         if not isinstance(checkpoint_blocks, bool):
             raise ConfigError(f"FNO option checkpoint_blocks must be true or false, got {checkpoint_blocks!r}")
-        if batch_slice_mib is not None and (isinstance(batch_slice_mib, bool) or not isinstance(batch_slice_mib, (int, float))
-                                            or not 0 < batch_slice_mib < float("inf")):
-            raise ConfigError(f"FNO option batch_slice_mib must be a positive number of MiB or null, got {batch_slice_mib!r}")
+        check_batch_slice_mib(batch_slice_mib, "FNO")
         self.checkpoint_blocks = checkpoint_blocks
         self.batch_slice_mib = batch_slice_mib
         grid = check_grid_kinds(grid)
@@ -298,19 +299,13 @@ class FNO(NeuralOperator, name="fno"):
             for w in weights
         )
         self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
-        self.widest_channels = max(
-            lifted_in, hidden_channels, out_channels,
-            int(round(lifting_ratio * hidden_channels)), max(int(round(projection_ratio * hidden_channels)), 1),
-        )
+        self.widest_channels = widest_width(self)
 
     def samples_per_slice(self, x: torch.Tensor, grid_out: Sequence[int]) -> int:
         """How many samples of ``x: (B, C, *grid)`` one slice of the batch takes (``batch_slice_mib``),
         at least 1; ``B`` when slicing is off."""
-        if self.batch_slice_mib is None:
-            return x.shape[0]
         points = max(math.prod(self.padding.padded_shape(g)) for g in (tuple(x.shape[2:]), tuple(grid_out)))
-        sample_bytes = self.widest_channels * points * x.element_size()
-        return max(1, int(self.batch_slice_mib * 2**20 // sample_bytes))
+        return samples_per_slice(self.batch_slice_mib, x.shape[0], self.widest_channels * points * x.element_size())
 
     def _output_offset(self, grid_in: Sequence[int], grid_out: Sequence[int]) -> tuple[float, ...] | None:
         """Where the output grid's points sit, in output spacings, relative to the sampling of the
@@ -330,10 +325,7 @@ class FNO(NeuralOperator, name="fno"):
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)
         grid_out = tuple(x.shape[2:]) if output_shape is None else tuple(int(s) for s in output_shape)
-        size = self.samples_per_slice(x, grid_out)
-        if size >= x.shape[0]:
-            return self._forward(x, grid_out)
-        return torch.cat([self._forward(part, grid_out) for part in x.split(size)])
+        return in_batch_slices(lambda part: self._forward(part, grid_out), x, self.samples_per_slice(x, grid_out))
 
     def _forward(self, x: torch.Tensor, grid_out: tuple[int, ...]) -> torch.Tensor:
         grid_in = tuple(x.shape[2:])

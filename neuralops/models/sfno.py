@@ -22,6 +22,7 @@ resamples its skip paths by spherical-harmonic interpolation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,13 @@ from neuralops.errors import ConfigError
 from neuralops.grid import Grid
 from neuralops.models.base import NeuralOperator, n_modes_from_grid
 from neuralops.models.fno import FourierBlock, lifting_layer, projection_layer, run_blocks
+from neuralops.models.slicing import (
+    DEFAULT_BATCH_SLICE_MIB,
+    check_batch_slice_mib,
+    in_batch_slices,
+    samples_per_slice,
+    widest_width,
+)
 from neuralops.spectral import SpectralConv, build_layer_weights
 from neuralops.spectral.modes import NONNEG, SHARED, normalize_n_modes
 from neuralops.spectral.sphere import sphere_resample
@@ -70,6 +78,9 @@ class SFNO(NeuralOperator, name="sfno"):
         positional_embedding: ``"latlon"`` appends ``(θ/π, φ/2π)`` channels; null appends none.
         weight_sharing: ``"degree"`` (per-degree weights, default) or ``"none"`` (per (l, m)).
         spectral_weight: weight parameterization, e.g. ``{"factorization": "dense"}``.
+        batch_slice_mib: run the batch in slices whose widest hidden field holds at most this
+            many MiB (None: the whole batch at once); as for :class:`~neuralops.models.fno.FNO`
+            (:mod:`neuralops.models.slicing`).
 
     ``forward(x: (B, in_channels, nlat, nlon), output_shape=None) -> (B, out_channels, nlat, nlon)``.
     """
@@ -93,8 +104,11 @@ class SFNO(NeuralOperator, name="sfno"):
         weight_sharing: str = "degree",
         spectral_weight: dict | None = None,
         activation: str = "gelu",
+        batch_slice_mib: float | None = DEFAULT_BATCH_SLICE_MIB,
     ):
         super().__init__()
+        check_batch_slice_mib(batch_slice_mib, "SFNO")
+        self.batch_slice_mib = batch_slice_mib
         self.n_modes = normalize_n_modes(n_modes, 2)
         if positional_embedding not in POSITIONAL_EMBEDDINGS:
             raise ConfigError(f"positional_embedding must be one of {POSITIONAL_EMBEDDINGS}, got {positional_embedding!r}")
@@ -121,6 +135,7 @@ class SFNO(NeuralOperator, name="sfno"):
             for w in weights
         )
         self.projection = projection_layer(hidden_channels, out_channels, projection_ratio, activation)
+        self.widest_channels = widest_width(self)
 
     @classmethod
     def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
@@ -129,8 +144,13 @@ class SFNO(NeuralOperator, name="sfno"):
 
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)
+        grid_out = tuple(x.shape[2:]) if output_shape is None else tuple(int(s) for s in output_shape)
+        points = max(math.prod(x.shape[2:]), math.prod(grid_out))
+        size = samples_per_slice(self.batch_slice_mib, x.shape[0], self.widest_channels * points * x.element_size())
+        return in_batch_slices(lambda part: self._forward(part, grid_out), x, size)
+
+    def _forward(self, x: torch.Tensor, grid_out: tuple[int, ...]) -> torch.Tensor:
         grid_in = tuple(x.shape[2:])
-        grid_out = grid_in if output_shape is None else tuple(int(s) for s in output_shape)
         if self.positional_embedding == "latlon":
             x = torch.cat([x, latlon_channels(x)], dim=1)
         x = self.lifting(x)

@@ -1,0 +1,56 @@
+"""Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and
+:class:`~neuralops.models.sfno.SFNO`).
+
+Why: torch takes CPU tensors from the C library's ``malloc``, and glibc's serves every block of
+32 MiB or more with a fresh ``mmap`` that the kernel page-faults and zeroes on first touch and
+unmaps on ``free``. A (16, 32, 128, 128) float32 field is exactly 32 MiB, so a training step at
+128² spent about half its time in the kernel. Slices whose widest field stays under that
+size are served from the heap and reused. Samples of these models are independent (no batch
+statistics), so the sliced outputs and gradients are the whole batch's, up to the order of
+floating-point sums. Measured: ``benchmarks/results/fno_step_cpu.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from neuralops.errors import ConfigError
+from neuralops.layers.pointwise import PointwiseLinear
+
+DEFAULT_BATCH_SLICE_MIB = 16.0
+"""Default budget of the widest field of one slice: half of glibc's 32 MiB ``mmap`` limit."""
+
+
+def check_batch_slice_mib(value, model: str) -> None:
+    """Raise :class:`ConfigError` naming ``model``'s option unless ``value`` is None or a
+    positive finite number of MiB."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"{model} option batch_slice_mib must be a positive number of MiB or null, got {value!r}")
+
+
+def widest_width(model: nn.Module) -> int:
+    """The most channels any pointwise layer of ``model`` reads or writes (e.g. an FNO's lifting
+    MLP): the channel count of its widest field."""
+    return max(max(layer.weight.shape) for layer in model.modules() if isinstance(layer, PointwiseLinear))
+
+
+def samples_per_slice(budget_mib: float | None, batch: int, sample_bytes: int) -> int:
+    """How many samples one slice takes: as many as keep ``samples × sample_bytes`` (the widest
+    field of one sample, in bytes) within ``budget_mib`` MiB, at least 1; ``batch`` when
+    ``budget_mib`` is None (no slicing)."""
+    if budget_mib is None:
+        return batch
+    return max(1, int(budget_mib * 2**20 // sample_bytes))
+
+
+def in_batch_slices(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int) -> torch.Tensor:
+    """``forward(x)`` for ``x: (B, ...)``, computed on slices of ``size`` samples along the batch
+    axis and concatenated (one call when ``size >= B``)."""
+    if size >= x.shape[0]:
+        return forward(x)
+    return torch.cat([forward(part) for part in x.split(size)])
