@@ -50,6 +50,7 @@ def test_batch_slice_size_follows_the_budget_and_refuses_bad_values():
     assert model.samples_per_slice(x, (128, 128)) == 4  # 4 samples x 64 x 128² x 4 bytes = 16 MiB
     assert model.samples_per_slice(x, (256, 256)) == 1  # the output grid counts too
     assert model.samples_per_slice(torch.zeros(40, 2, 8, 8), (8, 8)) == 1024
+    assert model.samples_per_slice(torch.zeros(40, 2, 128, 128, device="meta"), (128, 128)) == 40  # CPU only
     for bad in (0, -1.0, float("inf"), True, "16"):
         with pytest.raises(ConfigError, match="FNO option batch_slice_mib must be a positive number of MiB or null"):
             build("fno", in_channels=1, out_channels=1, n_modes=[3], batch_slice_mib=bad)

@@ -239,7 +239,7 @@ class FNO(NeuralOperator, name="fno"):
             hidden 32, batch 16: 1.0 s with the default 16 MiB against 1.8 s unsliced;
             no change at 64² (one slice). A process that keeps freed memory
             (:func:`neuralops.runtime.keep_freed_memory`, which ``train.py`` sets) gains nothing
-            more from slicing, and loses nothing.
+            more from slicing, and loses nothing. Only CPU tensors are sliced.
 
     ``n_modes`` may be one number for every axis when ``grid`` lists one kind per axis, or
     through ``train.py``, which expands it to the data's dimension.
@@ -305,7 +305,7 @@ class FNO(NeuralOperator, name="fno"):
         """How many samples of ``x: (B, C, *grid)`` one slice of the batch takes (``batch_slice_mib``),
         at least 1; ``B`` when slicing is off."""
         points = max(math.prod(self.padding.padded_shape(g)) for g in (tuple(x.shape[2:]), tuple(grid_out)))
-        return samples_per_slice(self.batch_slice_mib, x.shape[0], self.widest_channels * points * x.element_size())
+        return samples_per_slice(self.batch_slice_mib, x, self.widest_channels * points * x.element_size())
 
     def _output_offset(self, grid_in: Sequence[int], grid_out: Sequence[int]) -> tuple[float, ...] | None:
         """Where the output grid's points sit, in output spacings, relative to the sampling of the

@@ -1,7 +1,7 @@
 """Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and
 :class:`~neuralops.models.sfno.SFNO`).
 
-Why: torch takes CPU tensors from the C library's ``malloc``, and glibc's serves every block of
+Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and glibc's serves every block of
 32 MiB or more with a fresh ``mmap`` that the kernel page-faults and zeroes on first touch and
 unmaps on ``free``. A (16, 32, 128, 128) float32 field is exactly 32 MiB, so a training step at
 128² spent about half its time in the kernel. Slices whose widest field stays under that
@@ -39,12 +39,13 @@ def widest_width(model: nn.Module) -> int:
     return max(max(layer.weight.shape) for layer in model.modules() if isinstance(layer, PointwiseLinear))
 
 
-def samples_per_slice(budget_mib: float | None, batch: int, sample_bytes: int) -> int:
-    """How many samples one slice takes: as many as keep ``samples × sample_bytes`` (the widest
-    field of one sample, in bytes) within ``budget_mib`` MiB, at least 1; ``batch`` when
-    ``budget_mib`` is None (no slicing)."""
-    if budget_mib is None:
-        return batch
+def samples_per_slice(budget_mib: float | None, x: torch.Tensor, sample_bytes: int) -> int:
+    """How many samples of the batch ``x: (B, ...)`` one slice takes: as many as keep
+    ``samples × sample_bytes`` (the widest field of one sample, in bytes) within ``budget_mib``
+    MiB, at least 1. ``B`` (no slicing) when ``budget_mib`` is None or ``x`` is not on the CPU:
+    CUDA's caching allocator reuses blocks, and smaller kernels would only cost parallelism."""
+    if budget_mib is None or x.device.type != "cpu":
+        return x.shape[0]
     return max(1, int(budget_mib * 2**20 // sample_bytes))
 
 
