@@ -102,10 +102,10 @@ def step():  # three large tensors made and freed, like the activations of a tra
     a = torch.ones(16 * 2**20); b = torch.ones(8 * 2**20); c = a + 1
     del a, b, c
 
-for _ in range(5):
+for _ in range(8):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
+for _ in range(6):
     step()
 print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
@@ -114,10 +114,12 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_keep_freed_memory_reuses_large_blocks_instead_of_faulting_them_in_again():
     """A step that makes and frees 64, 32 and 64 MiB tensors, repeated: glibc's default maps
-    each afresh every time (4 steps x 40,960 page faults of 4 KiB); with keep_freed_memory the
-    freed heap serves them once it has grown to the step's size (measured: no faults after the
-    fourth step)."""
+    each afresh every time (40,960 page faults of 4 KiB per step); with keep_freed_memory the
+    freed heap serves them once it has grown to the step's size. Measured over steps 9-14:
+    245,778 faults by default, 0-24,576 kept (how soon the heap's free blocks coalesce
+    varies from run to run)."""
+    per_step = 40960
     kept, faults = run_python(FAULTS_OF_A_REPEATED_STEP.format(enabled=True)).split()
-    assert kept == "True" and int(faults) < 1000, faults
+    assert kept == "True" and int(faults) < 6 * per_step // 4, faults
     kept, faults = run_python(FAULTS_OF_A_REPEATED_STEP.format(enabled=False)).split()
-    assert kept == "False" and int(faults) > 4 * 40960 // 4, faults  # measured 163,840 (fewer with huge pages)
+    assert kept == "False" and int(faults) > 6 * per_step // 2, faults  # fewer with transparent huge pages
