@@ -4,6 +4,7 @@ the default thread count, and opt-in compilation with its fallback."""
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,6 +94,14 @@ def test_compile_model_compiles_in_place_and_keeps_values():
 
 
 
+def huge_page_mode() -> str:
+    """The kernel's transparent huge page setting, e.g. ``always [madvise] never``, or ''."""
+    try:
+        return Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return ""
+
+
 FAULTS_OF_A_REPEATED_STEP = """
 import resource, torch
 from neuralops import runtime
@@ -122,4 +131,6 @@ def test_keep_freed_memory_reuses_large_blocks_instead_of_faulting_them_in_again
     kept, faults = run_python(FAULTS_OF_A_REPEATED_STEP.format(enabled=True)).split()
     assert kept == "True" and int(faults) < 6 * per_step // 4, faults
     kept, faults = run_python(FAULTS_OF_A_REPEATED_STEP.format(enabled=False)).split()
-    assert kept == "False" and int(faults) > 6 * per_step // 2, faults  # fewer with transparent huge pages
+    assert kept == "False"
+    if "[always]" not in huge_page_mode():  # with huge pages always on, a 2 MiB page faults once
+        assert int(faults) > 6 * per_step // 2, faults
