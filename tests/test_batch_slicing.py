@@ -45,9 +45,11 @@ def test_batch_slices_give_the_whole_batch_values_and_gradients(make, grid, out_
 
 def test_batch_slice_size_follows_the_budget_and_refuses_bad_values():
     model = build("fno", in_channels=2, out_channels=1, n_modes=[3, 4], hidden_channels=32, grid="periodic")
-    assert model.batch_slice_mib == 16.0 and model.widest_channels == 64  # lifting: 2 x 32
+    assert model.batch_slice_mib == 8.0 and model.widest_channels == 64  # lifting: 2 x 32
     x = torch.zeros(40, 2, 128, 128)
-    assert model.samples_per_slice(x, (128, 128)) == 4  # 4 samples x 64 x 128² x 4 bytes = 16 MiB
+    assert model.samples_per_slice(x, (128, 128)) == 2  # 2 samples x 64 x 128² x 4 bytes = 8 MiB
+    model.batch_slice_mib = 16.0
+    assert model.samples_per_slice(x, (128, 128)) == 4
     assert model.samples_per_slice(x, (256, 256)) == 1  # the output grid counts too
     assert model.samples_per_slice(torch.zeros(40, 2, 8, 8), (8, 8)) == 1024
     assert model.samples_per_slice(torch.zeros(40, 2, 128, 128, device="meta"), (128, 128)) == 40  # CPU only

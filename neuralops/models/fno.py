@@ -236,7 +236,7 @@ class FNO(NeuralOperator, name="fno"):
             ``malloc`` serves a block of 32 MiB or more with a fresh ``mmap`` that the kernel
             page-faults and zeroes on every use (:mod:`neuralops.models.slicing`). Measured on
             one CPU thread (``benchmarks/results/fno_step_cpu.md``), a training step at 128²,
-            hidden 32, batch 16: 1.0 s with the default 16 MiB against 1.8 s unsliced;
+            hidden 32, batch 16: 1.0 s with the default 8 MiB against 1.8 s unsliced;
             no change at 64² (one slice). A process that keeps freed memory
             (:func:`neuralops.runtime.keep_freed_memory`, which ``train.py`` sets) gains nothing
             more from slicing, and loses nothing. Only CPU tensors are sliced.
