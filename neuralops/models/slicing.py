@@ -1,9 +1,9 @@
 """Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and
 :class:`~neuralops.models.sfno.SFNO`).
 
-Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and glibc's serves every block of
-32 MiB or more with a fresh ``mmap`` that the kernel page-faults and zeroes on first touch and
-unmaps on ``free``. A (16, 32, 128, 128) float32 field is exactly 32 MiB, so a training step at
+Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and
+glibc's serves every block of 32 MiB or more with a fresh ``mmap`` that the kernel page-faults
+and zeroes on first touch and unmaps on ``free``. A (16, 32, 128, 128) float32 field is exactly 32 MiB, so a training step at
 128² spent about half its time in the kernel. Slices whose widest field stays under that
 size are served from the heap and reused. Samples of these models are independent (no batch
 statistics), so the sliced outputs and gradients are the whole batch's, up to the order of
