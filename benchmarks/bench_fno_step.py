@@ -37,9 +37,9 @@ both): ``default`` is glibc's malloc as a Python process starts, where blocks of
 more are fresh ``mmap`` s that the kernel page-faults and zeroes on every use; ``keep-freed``
 calls :func:`neuralops.runtime.keep_freed_memory` first (every block from the heap, freed
 memory kept), as ``train.py`` does. Both models run under the same setting. The median and
-the minimum over ``--repeats`` are printed, and the ratio of the medians to the reference (neuraloperator, or our dense FNO for the factorized section). Peak memory is
-the peak of the bytes held by torch's CPU allocator during one step after warm-up, relative to
-its start, read from the profiler's memory events (``profile_memory=True``; see
+the minimum over ``--repeats`` are printed, and the ratio of the medians to the reference
+(neuraloperator, or our dense FNO for the factorized section). Peak memory is the peak of the
+bytes held by torch's CPU allocator during one step after warm-up, relative to its start, read from the profiler's memory events (``profile_memory=True``; see
 ``bench_spectral_conv.peak_live_mib``); it counts activations, gradients, optimizer
 temporaries and every temporary inside ops, not the parameters and optimizer state that exist
 before the step. ``--quick`` runs tiny sizes (a smoke test, also used by the test suite).

@@ -305,7 +305,7 @@ class FNO(NeuralOperator, name="fno"):
         """How many samples of ``x: (B, C, *grid)`` one slice of the batch takes (``batch_slice_mib``),
         at least 1; ``B`` when slicing is off."""
         points = max(math.prod(self.padding.padded_shape(g)) for g in (tuple(x.shape[2:]), tuple(grid_out)))
-        return samples_per_slice(self.batch_slice_mib, x, self.widest_channels * points * x.element_size())
+        return samples_per_slice(self.batch_slice_mib, x, self.widest_channels, points)
 
     def _output_offset(self, grid_in: Sequence[int], grid_out: Sequence[int]) -> tuple[float, ...] | None:
         """Where the output grid's points sit, in output spacings, relative to the sampling of the

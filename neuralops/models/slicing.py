@@ -43,14 +43,14 @@ def widest_width(model: nn.Module) -> int:
     return max(max(layer.weight.shape) for layer in model.modules() if isinstance(layer, PointwiseLinear))
 
 
-def samples_per_slice(budget_mib: float | None, x: torch.Tensor, sample_bytes: int) -> int:
-    """How many samples of the batch ``x: (B, ...)`` one slice takes: as many as keep
-    ``samples × sample_bytes`` (the widest field of one sample, in bytes) within ``budget_mib``
-    MiB, at least 1. ``B`` (no slicing) when ``budget_mib`` is None or ``x`` is not on the CPU:
+def samples_per_slice(budget_mib: float | None, x: torch.Tensor, channels: int, points: int) -> int:
+    """How many samples of the batch ``x: (B, ...)`` one slice takes: as many as keep their
+    widest field (``samples × channels × points`` elements of ``x``'s dtype) within
+    ``budget_mib`` MiB, at least 1. ``B`` (no slicing) when ``budget_mib`` is None or ``x`` is not on the CPU:
     CUDA's caching allocator reuses blocks, and smaller kernels would only cost parallelism."""
     if budget_mib is None or x.device.type != "cpu":
         return x.shape[0]
-    return max(1, int(budget_mib * 2**20 // sample_bytes))
+    return max(1, int(budget_mib * 2**20 // (channels * points * x.element_size())))
 
 
 def in_batch_slices(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int) -> torch.Tensor:
