@@ -22,6 +22,22 @@ def assert_gradients_reach_every_parameter(model: NeuralOperator, x: torch.Tenso
     assert not zero, f"parameters with an all-zero gradient: {zero}"
 
 
+def assert_inference_matches_the_tracked_forward(model: NeuralOperator, x: torch.Tensor,
+                                                 output_shape: Sequence[int] | None = None) -> None:
+    """In float64, the forward pass under ``torch.no_grad`` (where layers may compute in place,
+    ``neuralops.layers.pointwise.runs_untracked``) gives the tracked forward's values to 1e-12
+    and leaves the input unchanged."""
+    model = model.double()
+    x = x.double()
+    original = x.clone()
+    tracked = model(x, output_shape=output_shape)
+    assert tracked.requires_grad
+    with torch.no_grad():
+        untracked = model(x, output_shape=output_shape)
+    assert torch.equal(x, original)
+    assert untracked.shape == tracked.shape and (untracked - tracked.detach()).abs().max() < 1e-12
+
+
 def assert_round_trip_reproduces(model: NeuralOperator, x: torch.Tensor, tmp_path) -> NeuralOperator:
     """``save_pretrained`` (JSON config + safetensors state dict) then ``load_pretrained``, which
     rebuilds with ``build(name, **config)``, gives bit-identical outputs; returns the rebuilt model."""

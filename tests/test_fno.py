@@ -5,7 +5,11 @@ import sys
 import pytest
 import torch
 
-from model_contract import assert_gradients_reach_every_parameter, assert_round_trip_reproduces
+from model_contract import (
+    assert_gradients_reach_every_parameter,
+    assert_inference_matches_the_tracked_forward,
+    assert_round_trip_reproduces,
+)
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.models import available, build
 
@@ -180,3 +184,12 @@ def test_checkpoint_blocks_gives_the_same_values_and_gradients_and_needs_less_me
     with pytest.raises(ConfigError, match="checkpoint_blocks must be true or false"):
         small_fno(checkpoint_blocks="yes")
 
+
+
+@pytest.mark.parametrize("overrides", [{}, {"spectral_weight": {"factorization": "tucker", "rank": 0.5}},
+                                       {"channel_mlp_skip": "identity", "skip": "soft-gating"}])
+@pytest.mark.parametrize("output_shape", [None, (13, 10)])
+def test_inference_in_place_matches_the_tracked_forward(overrides, output_shape):
+    torch.manual_seed(2)
+    model = small_fno(domain_padding=0.2, grid="cell", **overrides)
+    assert_inference_matches_the_tracked_forward(model, torch.randn(3, 2, 9, 8), output_shape)

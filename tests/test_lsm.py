@@ -2,7 +2,11 @@
 
 import pytest
 import torch
-from model_contract import assert_gradients_reach_every_parameter, assert_round_trip_reproduces
+from model_contract import (
+    assert_gradients_reach_every_parameter,
+    assert_inference_matches_the_tracked_forward,
+    assert_round_trip_reproduces,
+)
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.models import build
@@ -40,6 +44,11 @@ def test_patch_count_is_fixed_per_level_so_patches_scale_with_the_grid():
     assert [block.patches for block in model.spectral_blocks] == [(2, 2), (1, 1), (1, 1)]
     # the working grid is the next multiple of lcm(2^i · patches_i): every level divides evenly
     assert model.grid_multiple == 4
+
+
+def test_inference_in_place_matches_the_tracked_forward():
+    torch.manual_seed(1)
+    assert_inference_matches_the_tracked_forward(build("lsm", **SMALL), torch.randn(2, 2, 16, 16))
 
 
 def test_gradients_reach_every_parameter():

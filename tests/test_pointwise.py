@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
 from neuralops.errors import ConfigError
-from neuralops.layers.pointwise import ChannelMLP, PointwiseMap, pointwise_maps
+from neuralops.layers.pointwise import Activation, ChannelMLP, PointwiseMap, pointwise_maps, runs_untracked
 
 TOL64 = 1e-12  # float64: the same sums in another order
 
@@ -163,3 +163,55 @@ def test_bad_maps_raise_config_errors():
         pointwise_maps(x, [PointwiseMap("conv3x3", torch.ones(2, 2))])
     with pytest.raises(ConfigError, match="both source and activation_fn"):
         pointwise_maps(x, [PointwiseMap("identity")], source=x)
+
+
+@pytest.mark.parametrize("grid", [(7,), (5, 3)])
+def test_untracked_maps_match_the_reference_and_overwrite_only_when_asked(grid):
+    """Under ``torch.no_grad`` the maps skip the autograd node: same values as the einsum
+    reference; with ``overwrite_addends`` each result lives in its addend's storage, without
+    it the addends are untouched."""
+    p, t = operands(grid=grid, grad=False)
+    x = F.gelu(p)
+    ref = reference(x, spec(t))
+    for overwrite in (False, True):
+        addends = {k: t[k].clone() for k in ("add", "add2")}
+        maps = [PointwiseMap(*m) for m in spec({**t, **addends})]
+        with torch.no_grad():
+            assert runs_untracked(x)
+            ours = pointwise_maps(x, maps, overwrite_addends=overwrite)
+        assert all((a - r).abs().max() < TOL64 for a, r in zip(ours, ref))
+        shared = [o.untyped_storage().data_ptr() == addends[k].untyped_storage().data_ptr() for o, k in ((ours[0], "add"), (ours[2], "add2"))]
+        assert shared == [overwrite, overwrite]
+        if not overwrite:
+            assert all(torch.equal(addends[k], t[k]) for k in addends)
+
+
+def test_untracked_means_grad_mode_off_without_transforms_or_autocast():
+    x = torch.randn(2, 3)
+    assert not runs_untracked(x)  # grad mode on, even though x needs no gradient
+    with torch.no_grad():
+        assert runs_untracked(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not runs_untracked(x)
+        assert torch.func.vmap(lambda v: torch.tensor(runs_untracked(v)))(x).tolist() == [False, False]
+    with torch.inference_mode():
+        assert runs_untracked(x)
+
+
+@pytest.mark.parametrize("name", ["gelu", "relu", "tanh", "silu", "sin"])
+def test_activation_consume_overwrites_only_when_untracked(name):
+    reference_fn = {"gelu": lambda v: 0.5 * v * (1 + torch.erf(v / 2**0.5)), "relu": lambda v: v.clamp(min=0),
+                    "tanh": lambda v: (torch.exp(2 * v) - 1) / (torch.exp(2 * v) + 1), "silu": lambda v: v / (1 + torch.exp(-v)),
+                    "sin": torch.sin}[name]
+    torch.manual_seed(5)
+    p = torch.randn(3, 4, 5, **F64)
+    expected = reference_fn(p)
+    act = Activation(name)
+    kept = p.clone()
+    tracked = act.consume(p)
+    assert torch.equal(p, kept) and (tracked - expected).abs().max() < TOL64
+    with torch.no_grad():
+        out = act.consume(p)
+    assert out.data_ptr() == p.data_ptr() and (out - expected).abs().max() < TOL64
+    with pytest.raises(ConfigError, match="unknown activation"):
+        Activation("swish2")

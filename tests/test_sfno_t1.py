@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from model_contract import assert_inference_matches_the_tracked_forward
+
 from neuralops.errors import ConfigError
 from neuralops.models.sfno import SFNO
 from neuralops.models.t1 import T1
@@ -26,6 +28,13 @@ def test_sfno_shapes_resolutions_and_weight_sharing():
         assert y.shape == (2, 1, 18, 36) and torch.isfinite(y).all()
     with pytest.raises(ConfigError, match="weight_sharing"):
         SFNO(1, 1, [4, 4], weight_sharing="order")
+
+
+@pytest.mark.parametrize("output_shape", [None, (18, 36)])
+def test_sfno_inference_in_place_matches_the_tracked_forward(output_shape):
+    torch.manual_seed(3)
+    model = SFNO(2, 1, [6, 6], hidden_channels=8, n_layers=2)
+    assert_inference_matches_the_tracked_forward(model, torch.randn(2, 2, 12, 24), output_shape)
 
 
 def test_sfno_with_factorized_weights_trains_a_step():

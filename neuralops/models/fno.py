@@ -108,7 +108,7 @@ class FourierBlock(nn.Module):
         if output_shape is None:
             maps = [m.as_map(addend) for m, addend in ((self.skip, y), (self.channel_mlp_skip, None)) if m is not None]
             if maps:
-                outputs = list(pointwise_maps(x, maps, source, None if source is None else self.act))
+                outputs = list(pointwise_maps(x, maps, source, None if source is None else self.act, overwrite_addends=True))
                 y = outputs.pop(0) if self.skip is not None else y
                 gate = outputs.pop(0) if self.channel_mlp_skip is not None else None
         else:
@@ -117,7 +117,7 @@ class FourierBlock(nn.Module):
             gate = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
             y = y if skip is None else y + skip
         if self.channel_mlp is not None:
-            y = self.channel_mlp(self.act(y), source=y, addend=gate)
+            y = self.channel_mlp(self.act.consume(y), source=y, addend=gate, overwrite_addend=True)
         return y
 
     def forward(
@@ -130,7 +130,7 @@ class FourierBlock(nn.Module):
     ) -> torch.Tensor:
         """:meth:`preactivation` followed by the activation, unless ``last``."""
         y = self.preactivation(x, None, output_shape, output_offset, quadrature)
-        return y if last else self.act(y)
+        return y if last else self.act.consume(y)
 
 
 def lifting_layer(in_channels: int, hidden_channels: int, ratio: float, activation_name: str) -> nn.Module:
@@ -158,7 +158,7 @@ def _block_step(
     """One block from the previous block's pre-activation ``y`` (``activated``) or from the
     lifted input ``y``, to this block's pre-activation."""
     if activated:
-        return block.preactivation(block.act(y), y, output_shape, output_offset, quadrature)
+        return block.preactivation(block.act.consume(y), y, output_shape, output_offset, quadrature)
     return block.preactivation(y, None, output_shape, output_offset, quadrature)
 
 
