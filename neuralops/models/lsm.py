@@ -41,6 +41,7 @@ from neuralops.layers.grid import GridEmbedding
 from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear
 from neuralops.layers.resample import check_resample_method, resample
 from neuralops.models.base import NeuralOperator, n_dims_from_grid
+from neuralops.models.slicing import DEFAULT_BATCH_SLICE_MIB, check_batch_slice_mib, in_batch_slices, samples_per_slice
 
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -149,6 +150,12 @@ class LSM(NeuralOperator, name="lsm"):
         projection_channels: hidden channels of the output MLP.
         resample_method: how ``output_shape`` is served: the input is resampled onto
             ``output_shape`` (``"bilinear"`` or ``"fourier"``) and the model runs there.
+        batch_slice_mib: run the batch in slices of as many samples as keep the widest field
+            of a slice (``samples × max(2·width, projection_channels) × working grid points``
+            elements: the finest decoder's input or the projection's hidden field) within this
+            many MiB, and concatenate the outputs; None runs the whole batch at once. Exact, as
+            GroupNorm's statistics are per sample (:mod:`neuralops.models.slicing`). Only CPU
+            tensors are sliced.
     """
 
     min_grid_size = 8
@@ -167,8 +174,11 @@ class LSM(NeuralOperator, name="lsm"):
         norm_groups: int = 4,
         projection_channels: int = 64,
         resample_method: str = "bilinear",
+        batch_slice_mib: float | None = DEFAULT_BATCH_SLICE_MIB,
     ) -> None:
         super().__init__()
+        check_batch_slice_mib(batch_slice_mib, "LSM")
+        self.batch_slice_mib = batch_slice_mib
         check_positive(in_channels=in_channels, out_channels=out_channels, width=width, n_levels=n_levels,
                        n_patches=n_patches, n_tokens=n_tokens, n_basis=n_basis, n_heads=n_heads,
                        norm_groups=norm_groups, projection_channels=projection_channels)
@@ -198,6 +208,7 @@ class LSM(NeuralOperator, name="lsm"):
             DoubleConv(2 * channels[i], decoder_out[i], n_dims, norm_groups) for i in range(n_levels - 1)
         )
         self.projection = ChannelMLP(width, out_channels, projection_channels)
+        self.widest_channels = max(2 * width, projection_channels)
 
     @classmethod
     def options_from_grid(cls, options: Mapping[str, Any], grid: Grid) -> dict[str, Any]:
@@ -212,6 +223,13 @@ class LSM(NeuralOperator, name="lsm"):
             x = resample(x, output_shape, self.resample_method)
         grid = tuple(x.shape[2:])
         working = tuple(-(-n // self.grid_multiple) * self.grid_multiple for n in grid)
+        size = samples_per_slice(self.batch_slice_mib, x, self.widest_channels, math.prod(working))
+        return in_batch_slices(lambda part: self._forward(part, working), x, size)
+
+    def _forward(self, x: torch.Tensor, working: tuple[int, ...]) -> torch.Tensor:
+        """The model on ``x: (B, in_channels, *grid)``, run on the ``working`` grid and
+        resampled back to ``grid``."""
+        grid = tuple(x.shape[2:])
         h = resample(self.lift(self.embedding(x)), working, "bilinear")
         skips = []
         for i, (encoder, block) in enumerate(zip(self.encoders, self.spectral_blocks)):

@@ -1,5 +1,6 @@
-"""Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and
-:class:`~neuralops.models.sfno.SFNO`).
+"""Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and the
+models built on it (TFNO, MG-TFNO's inner TFNO), :class:`~neuralops.models.sfno.SFNO` and
+:class:`~neuralops.models.lsm.LSM`).
 
 Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and
 glibc's serves every block of 32 MiB or more with a fresh ``mmap`` that the kernel page-faults
@@ -8,7 +9,9 @@ and zeroes on first touch and unmaps on ``free``. A (16, 32, 128, 128) float32 f
 size are served from the heap and reused. Samples of these models are independent (no batch
 statistics), so the sliced outputs and gradients are the whole batch's, up to the order of
 floating-point sums. Smaller slices also keep a slice's fields in the processor's last-level
-cache. Measured: ``benchmarks/results/fno_step_cpu.md``.
+cache. Measured: ``benchmarks/results/fno_step_cpu.md``; for the default LSM on one CPU thread,
+batch 16 at 128², a training step took 1.31 s sliced against 1.54 s whole, inference at
+batch 32 1.08 s against 1.34 s (3 % faster with ``keep_freed_memory``, 4–9 % at 64²).
 """
 
 from __future__ import annotations
