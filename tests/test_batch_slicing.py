@@ -1,5 +1,5 @@
 """Batch slicing (``batch_slice_mib``, :mod:`neuralops.models.slicing`): a batch run in slices
-equals the whole batch at once (FNO, SFNO, LSM), and the slice size follows the memory budget."""
+equals the whole batch at once (FNO, SFNO, LSM, T1, MgNO), and the slice size follows the memory budget."""
 
 import math
 
@@ -59,31 +59,39 @@ def test_batch_slice_size_follows_the_budget_and_refuses_bad_values():
             build("fno", in_channels=1, out_channels=1, n_modes=[3], batch_slice_mib=bad)
         with pytest.raises(ConfigError, match="SFNO option batch_slice_mib"):
             sfno(batch_slice_mib=bad)
-        with pytest.raises(ConfigError, match="LSM option batch_slice_mib"):
-            build("lsm", in_channels=1, out_channels=1, batch_slice_mib=bad)
+        for name, family, options in (("lsm", "LSM", {}), ("t1", "T1", {"n_modes": [3]}), ("mgno", "MgNO", {})):
+            with pytest.raises(ConfigError, match=f"{family} option batch_slice_mib"):
+                build(name, in_channels=1, out_channels=1, **options, batch_slice_mib=bad)
 
 
-def test_lsm_batch_slices_give_the_whole_batch_values_and_gradients():
-    """LSM's GroupNorm statistics are per sample, so slices of 2, 2 and 1 samples give the whole
-    batch's outputs and parameter gradients in float64 to 1e-12, on the input grid and on
-    another output grid (odd sizes: the working grid is a resize)."""
+LSM_OPTIONS = dict(width=8, n_levels=3, n_patches=2, n_heads=2, norm_groups=2, projection_channels=24)
+
+
+@pytest.mark.parametrize("name, options, grid, out_grid, widest, points", [
+    # LSM: the projection's hidden field (24) is wider than 2 x width; it runs on a working grid
+    # rounded up to a multiple of 4 (13 x 11 -> 16 x 12, 9 x 15 -> 12 x 16). GroupNorm is per sample.
+    ("lsm", LSM_OPTIONS, (13, 11), (9, 15), 24, 16 * 12),
+    ("t1", dict(n_modes=[4, 3], hidden_channels=6, projection_channels=10), (13, 11), (9, 15), 6, 13 * 11),
+    ("mgno", dict(hidden_channels=6, n_layers=2), (13, 11), (9, 15), 6, 13 * 11),
+])
+def test_other_families_batch_slices_give_the_whole_batch_values_and_gradients(name, options, grid, out_grid, widest, points):
+    """Slices of 2, 2 and 1 samples give the whole batch's outputs and parameter gradients in
+    float64 to 1e-12, on the input grid and on another output grid."""
     torch.manual_seed(4)
-    options = dict(in_channels=2, out_channels=3, width=8, n_levels=3, n_patches=2, n_heads=2, norm_groups=2,
-                   projection_channels=24)
-    whole = build("lsm", **options, batch_slice_mib=None).double()
-    sliced = build("lsm", **options).double()
+    whole = build(name, in_channels=2, out_channels=3, **options, batch_slice_mib=None).double()
+    sliced = build(name, in_channels=2, out_channels=3, **options).double()
     sliced.load_state_dict(whole.state_dict())
-    assert sliced.widest_channels == 24  # the projection's hidden field is wider than 2 x width
-    x = torch.randn(5, 2, 13, 11, dtype=torch.float64)
-    sliced.batch_slice_mib = 2.5 * 24 * 16 * 12 * 8 / 2**20  # two samples on the 16 x 12 working grid
-    assert samples_per_slice(sliced.batch_slice_mib, x, sliced.widest_channels, 16 * 12) == 2
-    for shape in (None, (9, 15)):
+    assert sliced.widest_channels == widest
+    x = torch.randn(5, 2, *grid, dtype=torch.float64)
+    sliced.batch_slice_mib = 2.5 * widest * points * 8 / 2**20  # two samples' widest field
+    assert samples_per_slice(sliced.batch_slice_mib, x, widest, points) == 2
+    for shape in (None, out_grid):
         results = []
         for model in (whole, sliced):
             model.zero_grad()
             out = model(x, output_shape=shape)
             (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out).sin()).sum().backward()
             results.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
-        assert results[0][0].shape == (5, 3, *(shape or (13, 11)))
+        assert results[0][0].shape == (5, 3, *(shape or grid))
         assert (results[0][0] - results[1][0]).abs().max() < 1e-12
         assert all((a - b).abs().max() < 1e-12 for a, b in zip(results[0][1], results[1][1]))

@@ -45,6 +45,7 @@ from neuralops.layers.config_checks import check_choice, check_positive
 from neuralops.layers.pointwise import PointwiseLinear, activation as activation_function
 from neuralops.layers.resample import check_resample_method, resample
 from neuralops.models.base import NeuralOperator, n_dims_from_grid
+from neuralops.models.slicing import DEFAULT_BATCH_SLICE_MIB, check_batch_slice_mib, in_batch_slices, samples_per_slice
 
 PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "circular": "circular"}
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -183,6 +184,10 @@ class MgNO(NeuralOperator, name="mgno"):
         activation: nonlinearity σ (see :mod:`neuralops.layers.pointwise`).
         resample_method: how ``output_shape`` is served: the input is resampled onto
             ``output_shape`` (``"bilinear"`` or ``"fourier"``) and the model runs there.
+        batch_slice_mib: run the batch in slices whose widest field (``samples ×
+            max(in_channels, hidden_channels) × grid points``) holds at most this many MiB
+            (None: the whole batch at once); samples are independent, so the result is the
+            whole batch's (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced.
     """
 
     min_grid_size = 4
@@ -201,8 +206,12 @@ class MgNO(NeuralOperator, name="mgno"):
         padding_mode: str = "zeros",
         activation: str = "gelu",
         resample_method: str = "bilinear",
+        batch_slice_mib: float | None = DEFAULT_BATCH_SLICE_MIB,
     ) -> None:
         super().__init__()
+        check_batch_slice_mib(batch_slice_mib, "MgNO")
+        self.batch_slice_mib = batch_slice_mib
+        self.widest_channels = max(in_channels, hidden_channels)
         check_positive(in_channels=in_channels, out_channels=out_channels, hidden_channels=hidden_channels,
                        n_layers=n_layers, level_weight_sets=level_weight_sets, coarsest_size=coarsest_size)
         check_choice("n_dims", n_dims, list(_CONV))
@@ -243,7 +252,10 @@ class MgNO(NeuralOperator, name="mgno"):
         self.check_input(x, output_shape)
         if output_shape is not None:
             x = resample(x, output_shape, self.resample_method)
-        u = x
+        size = samples_per_slice(self.batch_slice_mib, x, self.widest_channels, math.prod(x.shape[2:]))
+        return in_batch_slices(self._forward, x, size)
+
+    def _forward(self, u: torch.Tensor) -> torch.Tensor:
         for cycle, pointwise in zip(self.cycles, self.pointwise):
             u = self.activation(cycle(u) + pointwise(u))
         return self.head(u)

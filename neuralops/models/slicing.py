@@ -1,6 +1,7 @@
 """Running a batch in slices (``batch_slice_mib`` of :class:`~neuralops.models.fno.FNO` and the
-models built on it (TFNO, MG-TFNO's inner TFNO), :class:`~neuralops.models.sfno.SFNO` and
-:class:`~neuralops.models.lsm.LSM`).
+models built on it (TFNO, MG-TFNO's inner TFNO), :class:`~neuralops.models.sfno.SFNO`,
+:class:`~neuralops.models.lsm.LSM`, :class:`~neuralops.models.t1.T1` and
+:class:`~neuralops.models.mgno.MgNO`).
 
 Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and
 glibc's serves every block of 32 MiB or more with a fresh ``mmap`` that the kernel page-faults
@@ -9,9 +10,12 @@ and zeroes on first touch and unmaps on ``free``. A (16, 32, 128, 128) float32 f
 size are served from the heap and reused. Samples of these models are independent (no batch
 statistics), so the sliced outputs and gradients are the whole batch's, up to the order of
 floating-point sums. Smaller slices also keep a slice's fields in the processor's last-level
-cache. Measured: ``benchmarks/results/fno_step_cpu.md``; for the default LSM on one CPU thread,
-batch 16 at 128², a training step took 1.31 s sliced against 1.54 s whole, inference at
-batch 32 1.08 s against 1.34 s (3 % faster with ``keep_freed_memory``, 4–9 % at 64²).
+cache. Measured for the FNO in ``benchmarks/results/fno_step_cpu.md``; for the other families'
+defaults on one CPU thread at 128² (training step at batch 16 / inference at batch 32, sliced
+against whole, glibc's default malloc): LSM 1.31 / 1.08 s against 1.54 / 1.34 s, T1 164 / 115
+ms against 275 / 351 ms, MgNO 2.37 / 1.53 s against 2.79 / 2.74 s. With
+:func:`~neuralops.runtime.keep_freed_memory` (as in ``train.py``) slicing changes MgNO by
+under 1 % and still makes LSM 3 % and T1 23–60 % faster.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from neuralops.grid import Grid
 from neuralops.layers.pointwise import PointwiseLinear
 from neuralops.layers.pointwise import activation as activation_function
 from neuralops.models.base import NeuralOperator, n_modes_from_grid
+from neuralops.models.slicing import DEFAULT_BATCH_SLICE_MIB, check_batch_slice_mib, in_batch_slices, samples_per_slice
 from neuralops.spectral.contract import contract_dense
 from neuralops.spectral.conv import transform_kept_modes, transform_layout
 from neuralops.spectral.modes import normalize_n_modes, weight_mode_shape
@@ -109,6 +110,10 @@ class T1(NeuralOperator, name="t1"):
         frequency_mixing: dense mixing along each coefficient axis in every layer.
         grid_embedding: append the coordinates of the transform's grid as input channels.
         init_grid: the grid ``N`` of the variance-preserving init (e.g. the training grid), or null.
+        batch_slice_mib: run the batch in slices whose lifted field (``samples ×
+            hidden_channels × grid points``, the widest) holds at most this many MiB (None: the
+            whole batch at once); samples are independent, so the result is the whole batch's
+            (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced.
 
     ``forward(x: (B, in_channels, *grid), output_shape=None) -> (B, out_channels, *grid)``.
     """
@@ -127,8 +132,11 @@ class T1(NeuralOperator, name="t1"):
         frequency_mixing: bool = True,
         grid_embedding: bool = True,
         init_grid: Sequence[int] | None = None,
+        batch_slice_mib: float | None = DEFAULT_BATCH_SLICE_MIB,
     ):
         super().__init__()
+        check_batch_slice_mib(batch_slice_mib, "T1")
+        self.batch_slice_mib = batch_slice_mib
         if transform not in T1_TRANSFORMS:
             raise ConfigError(f"T1 transform must be one of {sorted(T1_TRANSFORMS)}, got {transform!r}")
         if n_layers < 0 or hidden_channels < 1 or projection_channels < 1:
@@ -145,6 +153,7 @@ class T1(NeuralOperator, name="t1"):
         self.block = weight_mode_shape(self.n_modes, self.mode_axes)
         self.grid_embedding = bool(grid_embedding)
         self.lifting = PointwiseLinear(in_channels + (self.n_dims if grid_embedding else 0), hidden_channels)
+        self.widest_channels = hidden_channels
         coefficients = math.prod(self.block)
         n_init = coefficients if init_grid is None else math.prod(int(n) for n in init_grid)
         if init_grid is not None and len(init_grid) != self.n_dims:
@@ -185,6 +194,12 @@ class T1(NeuralOperator, name="t1"):
         self.check_input(x, output_shape)
         grid_in = tuple(x.shape[2:])
         grid_out = grid_in if output_shape is None else tuple(int(s) for s in output_shape)
+        points = max(math.prod(grid_in), math.prod(grid_out))
+        size = samples_per_slice(self.batch_slice_mib, x, self.widest_channels, points)
+        return in_batch_slices(lambda part: self._forward(part, grid_out), x, size)
+
+    def _forward(self, x: torch.Tensor, grid_out: tuple[int, ...]) -> torch.Tensor:
+        grid_in = tuple(x.shape[2:])
         if self.grid_embedding:
             x = torch.cat([x, self.coordinates(x)], dim=1)
         modes_in = self.kept_modes(self.n_modes, grid_in, grid_in)
