@@ -10,6 +10,7 @@ from neuralops.errors import ConfigError
 from neuralops.models import build
 from neuralops.models.sfno import SFNO
 from neuralops.models.slicing import samples_per_slice
+from neuralops.spectral.einsum_plan import ContractionPlan
 
 
 def fno(**options):
@@ -95,3 +96,36 @@ def test_other_families_batch_slices_give_the_whole_batch_values_and_gradients(n
         assert results[0][0].shape == (5, 3, *(shape or grid))
         assert (results[0][0] - results[1][0]).abs().max() < 1e-12
         assert all((a - b).abs().max() < 1e-12 for a, b in zip(results[0][1], results[1][1]))
+
+
+@pytest.mark.parametrize("implementation", ["reconstructed", "auto", "factorized"])
+@pytest.mark.parametrize("checkpoint_blocks", [False, True])
+def test_factorized_weights_are_rebuilt_once_for_all_slices(monkeypatch, implementation, checkpoint_blocks):
+    """A Tucker FNO in slices of 2, 2 and 1 samples gives the whole batch's outputs and gradients
+    (float64, 1e-12), also with activation checkpointing; on the reconstructed path each layer
+    builds its dense weight once per forward pass, not once per slice (except under
+    checkpointing, where each slice's recomputation must rebuild what its forward built)."""
+    torch.manual_seed(6)
+    weight = {"factorization": "tucker", "rank": 0.5, "implementation": implementation}
+    whole = fno(spectral_weight=weight, batch_slice_mib=None).double()
+    sliced = fno(spectral_weight=weight, checkpoint_blocks=checkpoint_blocks).double()
+    sliced.load_state_dict(whole.state_dict())
+    x = torch.randn(5, 2, 9, 11, dtype=torch.float64)
+    sliced.batch_slice_mib = 2.5 * 16 * math.prod(sliced.padding.padded_shape((9, 11))) * 8 / 2**20
+    calls = []
+    original_call = ContractionPlan.__call__
+    monkeypatch.setattr(ContractionPlan, "__call__", lambda plan, *ops: calls.append(len(ops)) or original_call(plan, *ops))
+    results = []
+    for model in (whole, sliced):
+        calls.clear()
+        out = model(x)
+        forward_calls = len(calls)
+        (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out).cos()).sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters()], forward_calls, len(calls)))
+    assert (results[0][0] - results[1][0]).abs().max() < 1e-12
+    assert all((a - b).abs().max() < 1e-12 for a, b in zip(results[0][1], results[1][1]))
+    if implementation == "reconstructed":
+        assert results[0][2] == 2  # two layers, one batch
+        # three slices: one build per layer, or per layer and slice when checkpointed (and again
+        # in each slice's recomputation)
+        assert (results[1][2], results[1][3]) == ((6, 12) if checkpoint_blocks else (2, 2))

@@ -325,7 +325,9 @@ class FNO(NeuralOperator, name="fno"):
     def forward(self, x: torch.Tensor, output_shape: Sequence[int] | None = None) -> torch.Tensor:
         self.check_input(x, output_shape)
         grid_out = tuple(x.shape[2:]) if output_shape is None else tuple(int(s) for s in output_shape)
-        return in_batch_slices(lambda part: self._forward(part, grid_out), x, self.samples_per_slice(x, grid_out))
+        recomputed = self.checkpoint_blocks and torch.is_grad_enabled()
+        size = self.samples_per_slice(x, grid_out)
+        return in_batch_slices(lambda part: self._forward(part, grid_out), x, size, None if recomputed else self)
 
     def _forward(self, x: torch.Tensor, grid_out: tuple[int, ...]) -> torch.Tensor:
         grid_in = tuple(x.shape[2:])

@@ -147,7 +147,7 @@ class SFNO(NeuralOperator, name="sfno"):
         grid_out = tuple(x.shape[2:]) if output_shape is None else tuple(int(s) for s in output_shape)
         points = max(math.prod(x.shape[2:]), math.prod(grid_out))
         size = samples_per_slice(self.batch_slice_mib, x, self.widest_channels, points)
-        return in_batch_slices(lambda part: self._forward(part, grid_out), x, size)
+        return in_batch_slices(lambda part: self._forward(part, grid_out), x, size, self)
 
     def _forward(self, x: torch.Tensor, grid_out: tuple[int, ...]) -> torch.Tensor:
         grid_in = tuple(x.shape[2:])

@@ -21,12 +21,14 @@ under 1 % and still makes LSM 3 % and T1 23–60 % faster.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 
 import torch
 from torch import nn
 
 from neuralops.errors import ConfigError
 from neuralops.layers.pointwise import PointwiseLinear
+from neuralops.spectral.weights import SpectralWeight
 
 DEFAULT_BATCH_SLICE_MIB = 8.0
 """Default budget of the widest field of one slice: a quarter of glibc's 32 MiB ``mmap`` limit,
@@ -60,9 +62,20 @@ def samples_per_slice(budget_mib: float | None, x: torch.Tensor, channels: int, 
     return max(1, int(budget_mib * 2**20 // (channels * points * x.element_size())))
 
 
-def in_batch_slices(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int) -> torch.Tensor:
+def in_batch_slices(
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int, shared: nn.Module | None = None
+) -> torch.Tensor:
     """``forward(x)`` for ``x: (B, ...)``, computed on slices of ``size`` samples along the batch
-    axis and concatenated (one call when ``size >= B``)."""
+    axis and concatenated (one call when ``size >= B``). The spectral weights of ``shared``
+    (the model, or None) build their dense forms once for all slices
+    (:meth:`~neuralops.spectral.weights.SpectralWeight.shared_by_slices`); pass None when a
+    slice's forward is recomputed later (activation checkpointing), which must rebuild them."""
     if size >= x.shape[0]:
         return forward(x)
-    return torch.cat([forward(part) for part in x.split(size)])
+    parts = x.split(size)
+    with ExitStack() as stack:
+        if shared is not None:
+            for weight in shared.modules():
+                if isinstance(weight, SpectralWeight):
+                    stack.enter_context(weight.shared_by_slices(len(parts)))
+        return torch.cat([forward(part) for part in parts])

@@ -36,8 +36,13 @@ def contract_dense(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 def stack_complex_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``(Cin, Cout, *K)`` complex -> ``(*K, 2, Cin, Cout)`` real, the layout of :func:`contract_stacked`."""
-    return torch.stack([weight.real, weight.imag], dim=2).movedim((0, 1, 2), (-2, -1, -3))
+    """``(Cin, Cout, *K)`` complex -> ``(*K, 2, Cin, Cout)`` real, the layout of :func:`contract_stacked`.
+
+    A permuted view of the real and imaginary parts (no copy here; the contraction's reshape
+    makes the one copy). Its gradient is one permuted copy back to complex, where stacking the
+    ``real`` and ``imag`` views would zero-fill a gradient per part and add them."""
+    modes = range(2, weight.ndim)
+    return torch.view_as_real(weight).permute(*modes, weight.ndim, 0, 1)
 
 
 def contract_stacked(x: torch.Tensor, stacked: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:

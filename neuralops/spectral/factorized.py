@@ -45,8 +45,17 @@ the reconstructed weight's entries have the dense weight's standard deviation
   (mode factors sliced to the kept modes by the same rule as ``select_modes``); no intermediate
   without the batch axis may hold both channel axes, so the dense weight is never formed.
 * ``"reconstructed"``: rebuild the dense weight of the kept modes, then the dense contraction.
+  The rebuild is ordered modes first, so the real stacked form ``(*K, 2, Cin, Cout)`` the
+  Fourier GEMM chain reads is one rearrangement of it (fwd+bwd of the benchmark's Tucker
+  weight, 32 channels, 16 × 9 modes, rank 0.1: 2.9 ms instead of 4.2 on one CPU thread). When
+  a model runs a batch in slices (:mod:`neuralops.models.slicing`), the rebuilt weight is
+  built once and shared by the slices (:meth:`FactorizedSpectralWeight.shared_by_slices`).
 * ``"auto"`` (default): per input shape, the path with the lower estimated cost
-  ``MACs + MEMORY_COST_PER_ELEMENT · (elements written)``, both taken from the contraction plans.
+  ``MACs + MEMORY_COST_PER_ELEMENT · (elements written)``, both taken from the contraction plans;
+  for a batch in ``n`` slices, ``n`` factorized contractions against one rebuild and ``n``
+  dense contractions. Measured on one CPU thread, the benchmark FNO's Tucker spectral layer
+  (fwd+bwd, batch 16 at 128² in 8 slices of 2): 108 ms rebuilt once, 117 ms contracted
+  through the factors per slice, 103 ms with a dense weight.
 
 Contraction orders are found once per operand shapes by
 :func:`neuralops.spectral.einsum_plan.plan_contraction` and cached on the weight; tensorly is
@@ -57,7 +66,8 @@ inside a local ``tensorly.backend_context("pytorch")``.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 import tensorly
@@ -465,6 +475,9 @@ class FactorizedSpectralWeight(SpectralWeight):
             self.factorization = factorization
         # Keys: (path, operand shapes); values: ContractionPlan, or the chosen path for "auto".
         self._plans: dict[tuple, ContractionPlan | str] = {}
+        # Inside shared_by_slices: the slice count, and the weights built so far per mode set.
+        self._slices = 1
+        self._built: dict[tuple[AxisModes, ...] | None, torch.Tensor] | None = None
 
     @property
     def tensor_factorization(self) -> TensorFactorization:
@@ -509,7 +522,8 @@ class FactorizedSpectralWeight(SpectralWeight):
         labels = [lab for _, lab in operands]
         weight_axes = tuple(("k", j) for j, kind in enumerate(self.mode_axes) if kind != SHARED)
         if path == "reconstruct":
-            return plan_contraction(labels, ("in", "out") + weight_axes, sizes)
+            # Modes first: the stacked form (*K, 2, Cin, Cout) is then a cheap rearrangement.
+            return plan_contraction(labels, weight_axes + ("in", "out"), sizes)
         modes = tuple(("k", j) for j in range(len(self.n_modes)))
         sizes.update(zip(("batch", "in") + modes, x_shape))
         sizes["out"] = self.out_channels
@@ -522,27 +536,56 @@ class FactorizedSpectralWeight(SpectralWeight):
         )
 
     def choose_implementation(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> str:
-        """The path ``forward`` takes for input coefficients of shape ``x_shape``."""
+        """The path ``forward`` takes for input coefficients of shape ``x_shape``. Inside
+        :meth:`shared_by_slices` the cost of rebuilding the weight is counted once for all the
+        slices and the contractions once per slice."""
         if self.implementation != "auto":
             return self.implementation
         operands = self._operands(modes)
-        key = ("auto", x_shape, tuple(tuple(t.shape) for t, _ in operands))
+        key = ("auto", x_shape, self._slices, tuple(tuple(t.shape) for t, _ in operands))
         choice = self._plans.get(key)
         if choice is None:
             factorized = self._plan("factorize", operands, x_shape)
             rebuild = self._plan("reconstruct", operands, None)
-            dense_elements = rebuild.written
             contraction_macs = math.prod(x_shape) * self.out_channels
             output_elements = x_shape[0] * self.out_channels * math.prod(x_shape[2:])
-            cost_factorized = factorized.macs + MEMORY_COST_PER_ELEMENT * factorized.written
-            cost_reconstructed = rebuild.macs + contraction_macs + MEMORY_COST_PER_ELEMENT * (dense_elements + output_elements)
+            cost_factorized = self._slices * (factorized.macs + MEMORY_COST_PER_ELEMENT * factorized.written)
+            cost_rebuild = rebuild.macs + MEMORY_COST_PER_ELEMENT * rebuild.written
+            cost_reconstructed = cost_rebuild + self._slices * (contraction_macs + MEMORY_COST_PER_ELEMENT * output_elements)
             choice = "factorized" if cost_factorized < cost_reconstructed else "reconstructed"
             self._plans[key] = choice
         return choice
 
+    @contextmanager
+    def shared_by_slices(self, n_slices: int) -> Iterator[None]:
+        self._slices, self._built = max(int(n_slices), 1), {}
+        try:
+            yield
+        finally:
+            self._slices, self._built = 1, None
+
+    def _built_once(self, form: str, modes: Sequence[AxisModes] | None, build) -> torch.Tensor:
+        """``build()``, or inside :meth:`shared_by_slices` the tensor it gave for this ``form``
+        and mode set."""
+        key = (form, None if modes is None else tuple(modes))
+        if self._built is not None and key in self._built:
+            return self._built[key]
+        value = build()
+        if self._built is not None:
+            self._built[key] = value
+        return value
+
+    def _modes_first(self, modes: Sequence[AxisModes] | None) -> torch.Tensor:
+        """The reconstructed weight on ``modes`` as ``(*K, Cin, Cout)``."""
+
+        def build() -> torch.Tensor:
+            operands = self._operands(modes)
+            return self._plan("reconstruct", operands, None)(*[t for t, _ in operands])
+
+        return self._built_once("modes_first", modes, build)
+
     def dense(self, modes: Sequence[AxisModes] | None = None) -> torch.Tensor:
-        operands = self._operands(modes)
-        return self._plan("reconstruct", operands, None)(*[t for t, _ in operands])
+        return self._modes_first(modes).movedim((-2, -1), (0, 1))
 
     def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
         x_shape = tuple(x.shape)
@@ -553,9 +596,13 @@ class FactorizedSpectralWeight(SpectralWeight):
         return plan(x, *[t for t, _ in operands])
 
     def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
-        if self.choose_implementation(x_shape, modes) == "factorized":
+        if self.real or SHARED in self.mode_axes or self.choose_implementation(x_shape, modes) == "factorized":
             return None
-        return super().stacked(x_shape, modes)
+        # (*K, Cin, Cout, 2) -> (*K, 2, Cin, Cout), contiguous as the contraction reads it; the
+        # gradient goes back by one interleaving copy
+        return self._built_once(
+            "stacked", modes, lambda: torch.view_as_real(self._modes_first(modes)).movedim(-1, -3).contiguous()
+        )
 
     def extra_repr(self) -> str:
         layer = f", layer={self.layer}" if self.layer is not None else ""

@@ -17,7 +17,8 @@ factorizations (one factorized tensor shared by all layers).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -189,6 +190,14 @@ class SpectralWeight(nn.Module):
         if self.real or SHARED in self.mode_axes:
             return None
         return stack_complex_weight(self.dense(modes))
+
+    @contextmanager
+    def shared_by_slices(self, n_slices: int) -> Iterator[None]:
+        """Context of one batch run in ``n_slices`` slices (:mod:`neuralops.models.slicing`): a
+        weight whose dense form costs work to build (a factorized one) builds it at most once
+        per kept-mode set and shares it with every slice; autograd sums the slices' gradients
+        through the one copy. A dense weight is a view already, so here nothing changes."""
+        yield
 
 
 class DenseSpectralWeight(SpectralWeight):
