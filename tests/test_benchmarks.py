@@ -57,6 +57,22 @@ def test_fno_step_runs_each_section_in_a_fresh_process_under_each_allocator(benc
     assert len(found["neuralops"]) == 2 and len(found["dense"]) == 1
 
 
+def test_slicing_quick_times_every_family_sliced_and_whole_under_each_allocator(benchmarks, tmp_path):
+    import bench_slicing
+
+    out = tmp_path / "slicing.md"
+    bench_slicing.main(["--quick", "--families", "t1", "--out", str(out)])
+    text = out.read_text()
+    assert "## default malloc" in text and "## freed memory kept" in text
+    found = rows(text)
+    assert set(found) == {"t1 whole", "t1 sliced"}
+    whole, sliced = found["t1 whole"], found["t1 sliced"]
+    assert [r["extra"] for r in sliced] == ["step", "inference"] * 2  # two allocators, each in its own process
+    assert all(float(r["ratio"]) == 1.0 for r in whole)
+    for row, ref in zip(sliced, whole):
+        assert abs(float(row["ratio"]) - float(row["median"]) / float(ref["median"])) < 0.01 + 0.06 * float(row["ratio"])
+
+
 def test_epoch_quick_runs_on_our_hdf5_path(benchmarks, tmp_path, capsys):
     import bench_epoch
 
