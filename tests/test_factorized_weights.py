@@ -336,3 +336,33 @@ def test_auto_counts_one_rebuild_for_all_slices_of_a_batch():
     with weight.shared_by_slices(8):
         assert weight.choose_implementation(per_slice, modes) == expected(8) == "reconstructed"
     assert weight.choose_implementation(per_slice, modes) == expected(1)
+
+
+def test_slice_sharing_is_per_thread_and_nests():
+    """A ``shared_by_slices`` scope open in one thread changes nothing in another (which may run
+    the same model with gradients while this one evaluates without), and an inner scope
+    restores the outer one on exit."""
+    import threading
+
+    weight = TuckerSpectralWeight(6, 5, [3, 4], rank=0.5, implementation="reconstructed")
+    modes = kept_modes([3, 4], (8, 8))
+    seen = {}
+
+    def other_thread():
+        seen["sharing"] = weight._sharing()
+        stacked = weight.stacked((2, 6, 6, 4), modes)
+        stacked.sum().backward()
+        seen["gradients"] = [p.grad is not None and bool(p.grad.any()) for p in weight.parameters()]
+
+    with weight.shared_by_slices(4):
+        with torch.no_grad():
+            first = weight.stacked((2, 6, 6, 4), modes)
+        assert weight.stacked((2, 6, 6, 4), modes) is first  # built once in this scope
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        with weight.shared_by_slices(2):
+            assert weight._sharing()[0] == 2 and weight.stacked((2, 6, 6, 4), modes) is not first
+        assert weight._sharing()[0] == 4 and weight.stacked((2, 6, 6, 4), modes) is first
+    assert seen["sharing"] == (1, None) and all(seen["gradients"])
+    assert weight._sharing() == (1, None)

@@ -193,3 +193,32 @@ def test_inference_in_place_matches_the_tracked_forward(overrides, output_shape)
     torch.manual_seed(2)
     model = small_fno(domain_padding=0.2, grid="cell", **overrides)
     assert_inference_matches_the_tracked_forward(model, torch.randn(3, 2, 9, 8), output_shape)
+
+
+def test_in_place_inference_leaves_hooked_outputs_and_aliased_inputs_alone():
+    """Under ``torch.no_grad`` a forward hook that keeps a block's spectral or channel-MLP
+    output sees the value grad mode gives (nothing writes over it later), and a block called on
+    its own grid through ``output_shape`` with an identity gate (the resampled gate is the input
+    itself) leaves its input unchanged."""
+    from neuralops.models.fno import FourierBlock
+    from neuralops.spectral import SpectralConv
+
+    torch.manual_seed(5)
+    model = small_fno(n_layers=3, domain_padding=0.2).double()
+    x = torch.randn(2, 2, 9, 11, dtype=torch.float64)
+    kept = {}
+    for name in ("blocks.0.conv", "blocks.0.channel_mlp", "blocks.1.channel_mlp"):
+        model.get_submodule(name).register_forward_hook(lambda m, args, out, name=name: kept.__setitem__(name, out))
+    model(x)
+    tracked = {name: out.detach().clone() for name, out in kept.items()}
+    with torch.no_grad():
+        model(x)
+    assert all((kept[name] - tracked[name]).abs().max() < 1e-12 for name in tracked)
+
+    block = FourierBlock(SpectralConv(4, 4, [3, 3]), "linear", 0.5, "identity", "gelu").double()
+    h = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    original = h.clone()
+    reference = block(h).detach()
+    with torch.no_grad():
+        out = block(h, output_shape=(8, 8))
+    assert torch.equal(h, original) and (out - reference).abs().max() < 1e-12

@@ -52,15 +52,23 @@ MAP_KINDS = ("linear", "diagonal", "identity")
 
 
 def runs_untracked(x: torch.Tensor) -> bool:
-    """Whether nothing records operations on ``x`` and its results, so intermediate fields may
-    be overwritten: grad mode is off (``torch.no_grad``, ``torch.inference_mode``), no
+    """Whether no autograd graph is recorded for operations on ``x``, so intermediate fields
+    may be overwritten: grad mode is off (``torch.no_grad``, ``torch.inference_mode``), no
     ``torch.func`` transform (vmap, grad, jvp) is active, and autocast is off on ``x``'s device.
     Grad mode alone decides, not ``requires_grad``, so every layer of one forward pass takes
     the same path (a pre-activation overwritten by :meth:`Activation.consume` is never a
-    ``source`` kept for a backward pass)."""
+    ``source`` kept for a backward pass). Forward-mode dual tensors (``torch.autograd.forward_ad``)
+    take this path too; the in-place ops used carry their tangents."""
     if torch.is_grad_enabled() or torch._C._are_functorch_transforms_active():
         return False
     return not torch.is_autocast_enabled(x.device.type)
+
+
+def outputs_observed(module: nn.Module) -> bool:
+    """Whether a forward hook, global or on ``module`` or one of its submodules, may keep an
+    output of a submodule: then a caller must not overwrite such outputs in place, even when
+    it does not read them again."""
+    return bool(nn.modules.module._global_forward_hooks) or any(m._forward_hooks for m in module.modules())
 
 
 class Activation:

@@ -23,7 +23,7 @@ from torch.utils.checkpoint import checkpoint
 from neuralops.errors import ConfigError
 from neuralops.grid import Grid, expand_kinds
 from neuralops.layers.grid import DomainPadding, GridEmbedding, check_grid_kinds, interpolate
-from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip, pointwise_maps
+from neuralops.layers.pointwise import ChannelMLP, PointwiseLinear, activation, make_skip, outputs_observed, pointwise_maps
 from neuralops.models.base import NeuralOperator, grid_kinds_from_data, n_modes_from_grid
 from neuralops.models.slicing import (
     DEFAULT_BATCH_SLICE_MIB,
@@ -61,7 +61,10 @@ class FourierBlock(nn.Module):
     fused pointwise maps (:func:`~neuralops.layers.pointwise.pointwise_maps`): the skip GEMM
     accumulates onto the spectral output, the gate onto the MLP output, and when the input is
     the activation of the previous block's pre-activation (``source``), only that
-    pre-activation is kept for the backward pass.
+    pre-activation is kept for the backward pass. When nothing records the operations
+    (:func:`~neuralops.layers.pointwise.runs_untracked`) these accumulations and the
+    activations write over fields the block no longer reads, unless a forward hook may hold
+    a submodule's output (:func:`~neuralops.layers.pointwise.outputs_observed`).
     """
 
     def __init__(
@@ -104,20 +107,23 @@ class FourierBlock(nn.Module):
         (``(*grid)``, :meth:`DomainPadding.quadrature_weights`) weights the samples the spectral
         convolution integrates."""
         y = self.conv(x if quadrature is None else x * quadrature, output_shape=output_shape, output_offset=output_offset)
+        owned = not outputs_observed(self)  # y, the spectral output, may be written over
         gate = None
         if output_shape is None:
             maps = [m.as_map(addend) for m, addend in ((self.skip, y), (self.channel_mlp_skip, None)) if m is not None]
             if maps:
-                outputs = list(pointwise_maps(x, maps, source, None if source is None else self.act, overwrite_addends=True))
+                outputs = list(pointwise_maps(x, maps, source, None if source is None else self.act, overwrite_addends=owned))
                 y = outputs.pop(0) if self.skip is not None else y
                 gate = outputs.pop(0) if self.channel_mlp_skip is not None else None
         else:
+            # A resampled identity gate may be x itself: never written over.
             shape = tuple(output_shape)
             skip = self._resampled(self.skip, x, shape, output_offset)
             gate = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
             y = y if skip is None else y + skip
         if self.channel_mlp is not None:
-            y = self.channel_mlp(self.act.consume(y), source=y, addend=gate, overwrite_addend=True)
+            hidden = self.act.consume(y) if owned else self.act(y)
+            y = self.channel_mlp(hidden, source=y, addend=gate, overwrite_addend=output_shape is None)
         return y
 
     def forward(
@@ -130,7 +136,9 @@ class FourierBlock(nn.Module):
     ) -> torch.Tensor:
         """:meth:`preactivation` followed by the activation, unless ``last``."""
         y = self.preactivation(x, None, output_shape, output_offset, quadrature)
-        return y if last else self.act.consume(y)
+        if last:
+            return y
+        return self.act(y) if outputs_observed(self) else self.act.consume(y)
 
 
 def lifting_layer(in_channels: int, hidden_channels: int, ratio: float, activation_name: str) -> nn.Module:
@@ -154,11 +162,15 @@ def _block_step(
     output_shape: Sequence[int] | None,
     output_offset: Sequence[float] | None,
     quadrature: torch.Tensor | None,
+    y_owned: bool = False,
 ) -> torch.Tensor:
-    """One block from the previous block's pre-activation ``y`` (``activated``) or from the
-    lifted input ``y``, to this block's pre-activation."""
+    """One block from the previous block's pre-activation ``y`` (``activated``: ``y`` is then
+    written over by its activation when nothing records the operations and ``y_owned``, i.e. no
+    forward hook of the previous block may hold it) or from the lifted input ``y``, to this
+    block's pre-activation."""
     if activated:
-        return block.preactivation(block.act.consume(y), y, output_shape, output_offset, quadrature)
+        x = block.act.consume(y) if y_owned else block.act(y)
+        return block.preactivation(x, y, output_shape, output_offset, quadrature)
     return block.preactivation(y, None, output_shape, output_offset, quadrature)
 
 
@@ -179,15 +191,15 @@ def run_blocks(
     :func:`torch.utils.checkpoint.checkpoint`: it keeps only its input and recomputes its
     forward pass during the backward pass."""
     last = len(blocks) - 1
-    y, activated = x, False
+    y, activated, y_owned = x, False, False
     for i, block in enumerate(blocks):
         shape, offset = (last_output_shape, last_output_offset) if i == last else (None, None)
-        args = (block, y, activated, shape, offset, quadrature)
+        args = (block, y, activated, shape, offset, quadrature, y_owned)
         if checkpoint_blocks and torch.is_grad_enabled():
             y = checkpoint(_block_step, *args, use_reentrant=False)
         else:
             y = _block_step(*args)
-        activated = True
+        activated, y_owned = True, not outputs_observed(block)
     return y
 
 

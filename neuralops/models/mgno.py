@@ -185,7 +185,7 @@ class MgNO(NeuralOperator, name="mgno"):
         resample_method: how ``output_shape`` is served: the input is resampled onto
             ``output_shape`` (``"bilinear"`` or ``"fourier"``) and the model runs there.
         batch_slice_mib: run the batch in slices whose widest field (``samples ×
-            max(in_channels, hidden_channels) × grid points``) holds at most this many MiB
+            max(in_channels, hidden_channels, out_channels) × grid points``) holds at most this many MiB
             (None: the whole batch at once); samples are independent, so the result is the
             whole batch's (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced.
     """
@@ -211,7 +211,7 @@ class MgNO(NeuralOperator, name="mgno"):
         super().__init__()
         check_batch_slice_mib(batch_slice_mib, "MgNO")
         self.batch_slice_mib = batch_slice_mib
-        self.widest_channels = max(in_channels, hidden_channels)
+        self.widest_channels = max(in_channels, hidden_channels, out_channels)
         check_positive(in_channels=in_channels, out_channels=out_channels, hidden_channels=hidden_channels,
                        n_layers=n_layers, level_weight_sets=level_weight_sets, coarsest_size=coarsest_size)
         check_choice("n_dims", n_dims, list(_CONV))

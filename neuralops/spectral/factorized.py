@@ -66,6 +66,7 @@ inside a local ``tensorly.backend_context("pytorch")``.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import ClassVar
@@ -98,6 +99,9 @@ from neuralops.spectral.weights import (
 MEMORY_COST_PER_ELEMENT = 4
 
 IMPLEMENTATIONS = ("auto", "factorized", "reconstructed")
+
+# This thread's open FactorizedSpectralWeight.shared_by_slices scopes, by id of the weight.
+_SHARING = threading.local()
 
 Operand = tuple[torch.Tensor, tuple[Hashable, ...]]
 
@@ -475,9 +479,6 @@ class FactorizedSpectralWeight(SpectralWeight):
             self.factorization = factorization
         # Keys: (path, operand shapes); values: ContractionPlan, or the chosen path for "auto".
         self._plans: dict[tuple, ContractionPlan | str] = {}
-        # Inside shared_by_slices: the slice count, and the weights built so far per mode set.
-        self._slices = 1
-        self._built: dict[tuple[AxisModes, ...] | None, torch.Tensor] | None = None
 
     @property
     def tensor_factorization(self) -> TensorFactorization:
@@ -542,37 +543,51 @@ class FactorizedSpectralWeight(SpectralWeight):
         if self.implementation != "auto":
             return self.implementation
         operands = self._operands(modes)
-        key = ("auto", x_shape, self._slices, tuple(tuple(t.shape) for t, _ in operands))
+        slices = self._sharing()[0]
+        key = ("auto", x_shape, slices, tuple(tuple(t.shape) for t, _ in operands))
         choice = self._plans.get(key)
         if choice is None:
             factorized = self._plan("factorize", operands, x_shape)
             rebuild = self._plan("reconstruct", operands, None)
             contraction_macs = math.prod(x_shape) * self.out_channels
             output_elements = x_shape[0] * self.out_channels * math.prod(x_shape[2:])
-            cost_factorized = self._slices * (factorized.macs + MEMORY_COST_PER_ELEMENT * factorized.written)
+            cost_factorized = slices * (factorized.macs + MEMORY_COST_PER_ELEMENT * factorized.written)
             cost_rebuild = rebuild.macs + MEMORY_COST_PER_ELEMENT * rebuild.written
-            cost_reconstructed = cost_rebuild + self._slices * (contraction_macs + MEMORY_COST_PER_ELEMENT * output_elements)
+            cost_reconstructed = cost_rebuild + slices * (contraction_macs + MEMORY_COST_PER_ELEMENT * output_elements)
             choice = "factorized" if cost_factorized < cost_reconstructed else "reconstructed"
             self._plans[key] = choice
         return choice
 
     @contextmanager
     def shared_by_slices(self, n_slices: int) -> Iterator[None]:
-        self._slices, self._built = max(int(n_slices), 1), {}
+        # Per thread (another thread may run the same model, e.g. without gradients), and
+        # restored on exit (scopes nest).
+        scopes = _SHARING.__dict__.setdefault("scopes", {})
+        previous = scopes.get(id(self))
+        scopes[id(self)] = (max(int(n_slices), 1), {})
         try:
             yield
         finally:
-            self._slices, self._built = 1, None
+            if previous is None:
+                del scopes[id(self)]
+            else:
+                scopes[id(self)] = previous
+
+    def _sharing(self) -> tuple[int, dict | None]:
+        """This thread's ``(slice count, weights built so far per form and mode set)`` inside
+        :meth:`shared_by_slices`, else ``(1, None)``."""
+        return _SHARING.__dict__.get("scopes", {}).get(id(self), (1, None))
 
     def _built_once(self, form: str, modes: Sequence[AxisModes] | None, build) -> torch.Tensor:
         """``build()``, or inside :meth:`shared_by_slices` the tensor it gave for this ``form``
         and mode set."""
+        built = self._sharing()[1]
         key = (form, None if modes is None else tuple(modes))
-        if self._built is not None and key in self._built:
-            return self._built[key]
+        if built is not None and key in built:
+            return built[key]
         value = build()
-        if self._built is not None:
-            self._built[key] = value
+        if built is not None:
+            built[key] = value
         return value
 
     def _modes_first(self, modes: Sequence[AxisModes] | None) -> torch.Tensor:
