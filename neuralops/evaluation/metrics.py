@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
 import torch
 
 from neuralops.errors import ConfigError, InputShapeError
 from neuralops.grid import COLATITUDE_KINDS, Grid
 from neuralops.spectral.transforms import fourier_power
+from neuralops.tensor_cache import cached_tensors
 
 EPS = 1e-12
 """Added to the denominator of the relative errors (``rel_l2``, ``rel_h1``, ``nrmse``), so a
@@ -58,7 +58,7 @@ def _check(pred: torch.Tensor, target: torch.Tensor, grid: Grid) -> None:
         )
 
 
-@lru_cache(maxsize=32)
+@cached_tensors(maxsize=32)
 def _weights(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return grid.weights(dtype, device).flatten()
 
@@ -73,7 +73,7 @@ def _boundary_axes(grid: Grid) -> list[int]:
     return [d for d, axis in enumerate(grid.axes) if not axis.periodic and axis.kind not in COLATITUDE_KINDS]
 
 
-@lru_cache(maxsize=32)
+@cached_tensors(maxsize=32)
 def _boundary_mask(grid: Grid) -> torch.Tensor:
     axes = _boundary_axes(grid)
     if not axes:

@@ -23,13 +23,13 @@ Block layout: ``(B, C, L, M)`` complex, axes ``(l, m)`` both ordered from 0; ent
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import torch
 from torch_harmonics import InverseRealSHT, RealSHT
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.modes import NONNEG, AxisModes
+from neuralops.tensor_cache import cached_tensors
 
 GRID = "equiangular"
 
@@ -44,12 +44,12 @@ def max_order_count(nlon: int) -> int:
     return (int(nlon) + 1) // 2
 
 
-@lru_cache(maxsize=64)
+@cached_tensors(maxsize=64)
 def _sht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> RealSHT:
     return RealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid=GRID).to(device=device, dtype=dtype)
 
 
-@lru_cache(maxsize=64)
+@cached_tensors(maxsize=64)
 def _isht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> InverseRealSHT:
     return InverseRealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid=GRID).to(device=device, dtype=dtype)
 

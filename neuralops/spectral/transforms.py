@@ -16,7 +16,6 @@ chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`) with the same values.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -26,6 +25,7 @@ from neuralops.errors import ConfigError
 from neuralops.spectral.dct import CosineTransform
 from neuralops.spectral.modes import AxisModes, kept_modes
 from neuralops.spectral.sphere import SphericalHarmonicTransform
+from neuralops.tensor_cache import cached_tensors
 
 
 def gather_axis(x: torch.Tensor, dim: int, n_pos: int, n_neg: int) -> torch.Tensor:
@@ -67,7 +67,7 @@ def signed_frequencies(n_pos: int, n_neg: int) -> torch.Tensor:
     return torch.cat([torch.arange(n_pos), torch.arange(-n_neg, 0)]).double()
 
 
-@functools.lru_cache(maxsize=512)
+@cached_tensors(maxsize=512)
 def dft_matrix(
     kind: str, n: int, n_pos: int, n_neg: int, dtype: torch.dtype, device: torch.device, offset: float = 0.0
 ) -> torch.Tensor:

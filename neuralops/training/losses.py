@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
 
 import torch
 
@@ -43,6 +42,7 @@ from neuralops.evaluation.metrics import EPS, metric
 from neuralops.grid import Grid
 from neuralops.spectral.pseudospectral import angular_wavenumbers, dealias_mask, spectral_wavevectors, to_physical, to_spectral
 from neuralops.spectral.transforms import fourier_power
+from neuralops.tensor_cache import cached_tensors
 
 METRIC_LOSSES = ("mse", "rel_h1", "rel_l2")
 """Losses that are the per-sample metric of the same name (also usable as validation metrics)."""
@@ -164,7 +164,7 @@ def _even_extension(u: torch.Tensor, grid: Grid) -> torch.Tensor:
     return u
 
 
-@lru_cache(maxsize=64)
+@cached_tensors(maxsize=64)
 def _sobolev_weights(grid: Grid, order: int, alpha: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``m_k (α + |κ_k|²)^s / N²`` in the ``rfftn`` layout of the even extension (``N`` its
     point count, ``m_k`` = 2 for the last-axis frequencies that stand for a conjugate pair)."""
