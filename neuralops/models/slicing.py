@@ -10,12 +10,11 @@ and zeroes on first touch and unmaps on ``free``. A (16, 32, 128, 128) float32 f
 size are served from the heap and reused. Samples of these models are independent (no batch
 statistics), so the sliced outputs and gradients are the whole batch's, up to the order of
 floating-point sums. Smaller slices also keep a slice's fields in the processor's last-level
-cache. Measured for the FNO in ``benchmarks/results/fno_step_cpu.md``; for the other families'
-defaults on one CPU thread at 128² (training step at batch 16 / inference at batch 32, sliced
-against whole, glibc's default malloc): LSM 1.31 / 1.08 s against 1.54 / 1.34 s, T1 164 / 115
-ms against 275 / 351 ms, MgNO 2.37 / 1.53 s against 2.79 / 2.74 s. With
-:func:`~neuralops.runtime.keep_freed_memory` (as in ``train.py``) slicing changes MgNO by
-under 1 % and still makes LSM 3 % and T1 23–60 % faster.
+cache. Measured by ``benchmarks/bench_slicing.py`` (``benchmarks/results/slicing_cpu.md``): each
+family's default model on one CPU thread at 128², sliced time / whole-batch time for a training
+step (batch 16) and inference (batch 32): with glibc's default malloc FNO 0.73 / 0.92, LSM 0.80 /
+0.82, T1 0.68 / 0.33, MgNO 0.84 / 0.51; with :func:`~neuralops.runtime.keep_freed_memory` (as
+in ``train.py``) FNO 1.00 / 0.95, LSM 1.00 / 0.96, T1 0.75 / 0.41, MgNO 1.00 / 1.04.
 """
 
 from __future__ import annotations
