@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fno_step import interleaved, machine_line, ours, theirs  # noqa: E402
+from bench_fno_step import interleaved, machine_line, ours, theirs, write_results  # noqa: E402
 from neuralops.data.factory import DataConfig, open_split, train_views  # noqa: E402
 from neuralops.data.generate import main as generate  # noqa: E402
 
@@ -122,10 +122,7 @@ def main(argv: list[str] | None = None) -> None:
             ratio = f"{median[name] / reference:.2f}" if reference else "n/a"
         lines.append(f"| {name} | {median[name]:.2f} | {min(t):.2f} | {ratio} |")
     print("\n".join(lines[4:]))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-        print(f"wrote {args.out}")
+    write_results(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,16 @@ def emit(lines: list[str], *new: str) -> None:
     print("\n".join(new), flush=True)
 
 
+def write_results(out: Path | None, lines: list[str]) -> None:
+    """Write the report's ``lines`` to the markdown file ``out`` (its folder made if missing), or
+    nothing when ``out`` is None."""
+    if out is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
 def models_on(device: torch.device, **candidates) -> dict[str, torch.nn.Module]:
     """The models that exist (neuraloperator may be missing), moved to ``device``."""
     return {name.replace("_", " "): m.to(device) for name, m in candidates.items() if m is not None}
@@ -364,10 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         if allocator == "keep-freed":
             keep_freed_memory()
         section_runs(args, lines, device, ALLOCATORS[allocator])[section]()
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines))
-        print(f"wrote {args.out}")
+    write_results(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fno_step import ALLOCATORS, TIME_COLUMNS, emit, inference, interleaved, machine_line, summary_rows, train_step  # noqa: E402
+from bench_fno_step import (  # noqa: E402
+    ALLOCATORS,
+    TIME_COLUMNS,
+    emit,
+    inference,
+    interleaved,
+    machine_line,
+    summary_rows,
+    train_step,
+    write_results,
+)
 from neuralops.models import build  # noqa: E402
 from neuralops.runtime import keep_freed_memory  # noqa: E402
 
@@ -98,10 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             if result.returncode != 0:
                 raise SystemExit(f"bench_slicing: {family} ({allocator}) failed:\n{result.stderr[-2000:]}")
             emit(lines, *[line for line in result.stdout.splitlines() if line.startswith("|")])
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-        print(f"wrote {args.out}")
+    write_results(args.out, lines)
 
 
 if __name__ == "__main__":
