@@ -22,9 +22,11 @@ is needed, no ``torch.func`` transform, no autocast, as at inference under ``tor
 the maps skip the autograd node, and a caller that passes ``overwrite_addends=True`` lets each
 GEMM accumulate into its addend's storage instead of copying the addend into a new tensor;
 :meth:`Activation.consume` likewise writes the activation over a pre-activation nobody reads
-again. Measured on one CPU thread, FNO inference at 64², batch 32: 12 % faster from the
-in-place accumulation and 5 % more from in-place activations
-(``benchmarks/results/fno_step_cpu.md``).
+again. Measured on one CPU thread, the benchmark FNO's inference at 64², batch 32, in one
+process, interleaved: 174 ms through the autograd node, 154 ms with in-place accumulation,
+145 ms with in-place activations as well (whole-model ratios in
+``benchmarks/results/fno_step_cpu.md``). A caller must not let a map overwrite a tensor that a
+forward hook may hold (:func:`outputs_observed`).
 """
 
 from __future__ import annotations
