@@ -611,7 +611,7 @@ class FactorizedSpectralWeight(SpectralWeight):
         return plan(x, *[t for t, _ in operands])
 
     def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
-        if self.real or SHARED in self.mode_axes or self.choose_implementation(x_shape, modes) == "factorized":
+        if not self.has_stacked_form or self.choose_implementation(x_shape, modes) == "factorized":
             return None
         # (*K, Cin, Cout, 2) -> (*K, 2, Cin, Cout), contiguous as the contraction reads it; the
         # gradient goes back by one interleaving copy

@@ -183,11 +183,17 @@ class SpectralWeight(nn.Module):
         """``x: (B, Cin, *K)`` kept coefficients (complex, or real if ``real``) -> ``(B, Cout, *K)``."""
         return contract_modes(x, self.dense(modes), self.mode_axes)
 
+    @property
+    def has_stacked_form(self) -> bool:
+        """Whether the weight can be written as :meth:`stacked`'s real ``(*K, 2, Cin, Cout)``
+        tensor: complex, with no shared (broadcast) mode axis."""
+        return not self.real and SHARED not in self.mode_axes
+
     def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
         """The weight on ``modes`` as a real modes-first ``(*K, 2, Cin, Cout)`` tensor (``[Re W; Im W]``
         per mode) for input coefficients of shape ``x_shape``, or None when this weight has no
-        such form (real or shared-axis weights) or contracts more cheaply without forming it."""
-        if self.real or SHARED in self.mode_axes:
+        such form (:attr:`has_stacked_form`) or contracts more cheaply without forming it."""
+        if not self.has_stacked_form:
             return None
         return stack_complex_weight(self.dense(modes))
 
@@ -248,14 +254,12 @@ class DenseSpectralWeight(SpectralWeight):
         return stored.movedim((-2, -1), (0, 1))
 
     def forward(self, x: torch.Tensor, modes: Sequence[AxisModes]) -> torch.Tensor:
-        if self.real or SHARED in self.mode_axes:
+        if not self.has_stacked_form:
             return super().forward(x, modes)
         return contract_stacked(x, self._stored(modes))
 
     def stacked(self, x_shape: tuple[int, ...], modes: Sequence[AxisModes]) -> torch.Tensor | None:
-        if self.real or SHARED in self.mode_axes:
-            return None
-        return self._stored(modes)
+        return self._stored(modes) if self.has_stacked_form else None
 
 
 WEIGHTS: dict[str, type[SpectralWeight]] = {"dense": DenseSpectralWeight}
