@@ -9,7 +9,8 @@ The matched model (issue 12): 4 Fourier blocks, hidden width 32, neuraloperator
 ``n_modes=(16, 16)`` against our ``[8, 9]`` (the same kept coefficients), lifting and projection
 ratio 2, channel MLP expansion 0.5 with soft gating, linear block skips, GELU: both have
 1,192,801 parameters. Ours runs on a periodic grid without domain padding, like neuraloperator's
-default.
+default. Before timing, the script checks that the two compute the same function
+(:func:`same_function_deviation`) and stops if they do not.
 
 Sections:
 
@@ -89,6 +90,51 @@ def theirs(hidden: int, n_modes=NEURALOP_MODES) -> torch.nn.Module | None:
     except ImportError:
         return None
     return FNO(n_modes=tuple(n_modes), in_channels=1, out_channels=1, hidden_channels=hidden)
+
+
+def copy_neuraloperator_weights(model: torch.nn.Module, reference: torch.nn.Module) -> None:
+    """Copy the parameters of :func:`theirs` into :func:`ours` (same hidden width) in place, so
+    both compute the same function. neuraloperator stores a spectral weight ``(Cin, Cout, 16, 9)``
+    complex with the first mode axis centred (frequencies -8..7); ours is modes first,
+    ``(16, 9, 2, Cin, Cout)`` real, frequencies 0..7 then -8..-1 (:mod:`neuralops.spectral.modes`).
+    Its 1×1 convolutions are ``(Cout, Cin, 1)``, its gates and spectral biases ``(1, C, 1, 1)`` and
+    ``(C, 1, 1)``."""
+    theirs_ = reference.state_dict()
+    with torch.no_grad():
+        for name, mlp in (("lifting", model.lifting), ("projection", model.projection)):
+            for k, fc in enumerate((mlp.fc1, mlp.fc2)):
+                fc.weight.copy_(theirs_[f"{name}.fcs.{k}.weight"][..., 0])
+                fc.bias.copy_(theirs_[f"{name}.fcs.{k}.bias"])
+        for i, block in enumerate(model.blocks):
+            weight = theirs_[f"fno_blocks.convs.{i}.weight.tensor"]
+            weight = torch.roll(weight, -(weight.shape[2] // 2), dims=2)
+            block.conv.weight.weight.copy_(torch.view_as_real(weight.permute(2, 3, 0, 1)).permute(0, 1, 4, 2, 3))
+            block.conv.bias.copy_(theirs_[f"fno_blocks.convs.{i}.bias"].flatten())
+            block.skip.weight.copy_(theirs_[f"fno_blocks.fno_skips.{i}.conv.weight"][..., 0])
+            for k, fc in enumerate((block.channel_mlp.fc1, block.channel_mlp.fc2)):
+                fc.weight.copy_(theirs_[f"fno_blocks.channel_mlp.{i}.fcs.{k}.weight"][..., 0])
+                fc.bias.copy_(theirs_[f"fno_blocks.channel_mlp.{i}.fcs.{k}.bias"])
+            block.channel_mlp_skip.weight.copy_(theirs_[f"fno_blocks.channel_mlp_skips.{i}.weight"].flatten())
+
+
+def same_function_deviation(hidden: int = 8, n: int = 32) -> float | None:
+    """max |ours − theirs| / max |theirs| of the two matched models in float64 on a random
+    ``(2, 1, n, n)`` input, with neuraloperator's weights copied into ours
+    (:func:`copy_neuraloperator_weights`); None without neuraloperator. About 1e-8: its spectral
+    layer accumulates the modes in complex64 whatever the input's dtype."""
+    reference = theirs(hidden)
+    if reference is None:
+        return None
+    model = ours(hidden).double()
+    reference = reference.double()
+    for parameter in reference.parameters():
+        if parameter.is_complex():
+            parameter.data = parameter.data.to(torch.complex128)
+    copy_neuraloperator_weights(model, reference)
+    x = torch.randn(2, 1, n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = reference(x)
+        return float((model(x) - expected).abs().max() / expected.abs().max())
 
 
 def count(model: torch.nn.Module) -> int:
@@ -361,6 +407,12 @@ def main(argv: list[str] | None = None) -> None:
                   f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process per section and "
                   f"allocator setting; medians and minima over {args.repeats} repeats; ratios are of medians.", ""]
         print(lines[-2], flush=True)
+        deviation = same_function_deviation()
+        if deviation is not None:
+            if deviation > 1e-6:
+                raise SystemExit(f"bench_fno_step: the matched models compute different functions (deviation {deviation:.1e})")
+            emit(lines, "Same model: with neuraloperator's weights copied into ours, the two compute the same function "
+                        f"(max deviation {deviation:.0e} of the output's maximum, float64, 32²).", "")
     jobs = [(section, allocator) for section in args.sections
             for allocator in (args.allocators if section in ("step", "inference") else args.allocators[:1])]
     device = torch.device(args.device)

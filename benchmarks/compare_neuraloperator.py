@@ -36,7 +36,6 @@ import math
 import subprocess
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -157,26 +156,6 @@ class LeftEmbedding(torch.nn.Module):
         return torch.cat([x, mesh], dim=1)
 
 
-def _last_block_preactivation(self, x, source=None, output_shape=None, output_offset=None, quadrature=None):
-    """The last Fourier block as neuraloperator's: ``mlp(conv(x) + skip(x)) + gate(x)``, no
-    activation before the channel MLP (``x`` arrives activated; ``source`` is not needed)."""
-    y = self.conv(x if quadrature is None else x * quadrature, output_shape=output_shape, output_offset=output_offset)
-    if output_shape is None:
-        skip = self.skip(x) if self.skip is not None else None
-        gate = self.channel_mlp_skip(x) if self.channel_mlp_skip is not None else None
-    else:
-        shape = tuple(output_shape)
-        skip = self._resampled(self.skip, x, shape, output_offset)
-        gate = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
-    if skip is not None:
-        y = y + skip
-    if self.channel_mlp is not None:
-        y = self.channel_mlp(y)
-        if gate is not None:
-            y = y + gate
-    return y
-
-
 def h1_periodic_rel(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """neuraloperator's relative H1 per sample (its ``H1Loss.rel``): central differences that wrap
     around on every axis with ``h = 1/n``, unweighted sums of ``e² + Σ_d (∂_d e)²`` over the grid,
@@ -216,8 +195,6 @@ def patched(names: list[str], epochs: int):
     hooks: list[Callable] = []
     loss_opts: dict[str, Any] = {}
 
-    if "last_no_act" in names:
-        hooks.append(lambda m: setattr(m.blocks[-1], "preactivation", types.MethodType(_last_block_preactivation, m.blocks[-1])))
     if "embed_left" in names:
         hooks.append(lambda m: setattr(m, "embedding", LeftEmbedding()))
     if "spectral_bias_init" in names:  # neuraloperator's spectral bias init N(0, sqrt(2/(Cin+Cout)))
@@ -320,7 +297,6 @@ VARIANTS: dict[str, tuple[str, list[str], list[str], str]] = {
     "m_warm0": ("neuralops", MATCHED + ["optim.scheduler.warmup_fraction=0"], [], "matched, no warm-up"),
     "m_lr1e-2_warm0": ("neuralops", MATCHED + NL_LR, [], "matched, lr 1e-2, no warm-up"),
     "m_sched_nl": ("neuralops", MATCHED + ["optim.lr=1e-2"], ["sched_nl"], "matched, lr 1e-2, neuraloperator's cosine T_max=30 per epoch"),
-    "m_last_no_act": ("neuralops", MATCHED, ["last_no_act"], "matched, no activation before the last block's channel MLP"),
     "m_inputs_raw": ("neuralops", MATCHED, ["inputs_raw"], "matched, output-only normalization"),
     "m_loss_encoded": ("neuralops", MATCHED, ["loss_encoded"], "matched, loss on encoded outputs"),
     "m_h1_periodic": ("neuralops", MATCHED, ["h1_periodic"], "matched, neuraloperator's periodic H1"),
@@ -334,7 +310,7 @@ VARIANTS: dict[str, tuple[str, list[str], list[str], str]] = {
     "m_lr1e-2_wfrac": ("neuralops", MATCHED + ["optim.lr=1e-2", "optim.scheduler.warmup_fraction=0.05"], [], "matched, lr 1e-2, warm-up 5% of the steps, cosine to 0"),
     # neuraloperator's recipe, everything it does, through our path
     "m_as_nl": ("neuralops", MATCHED + ["optim.lr=1e-2", "model.domain_padding=0"],
-                ["sched_nl", "last_no_act", "inputs_raw", "loss_encoded", "h1_periodic", "embed_left", "spectral_bias_init"],
+                ["sched_nl", "inputs_raw", "loss_encoded", "h1_periodic", "embed_left", "spectral_bias_init"],
                 "matched with every neuraloperator difference patched in"),
     # our default FNO on this data
     "default_fno_budget": ("neuralops", ["trainer.loss=rel_h1", f"trainer.batch_size={BATCH}", f"trainer.epochs={EPOCHS}", "trainer.select=last"], [],

@@ -110,7 +110,8 @@ def saved_field_elements(model, x, field_points):
 
 
 def test_block_matches_a_plain_float64_reference():
-    """conv(x) + W_s x -> GELU -> channel MLP -> + w ⊙ x, written with einsum and F.gelu."""
+    """conv(x) + W_s x -> GELU -> channel MLP -> + w ⊙ x, written with einsum and F.gelu; the
+    last block without the GELU before its channel MLP (neuraloperator's ``FNOBlocks``)."""
     import torch.nn.functional as F
 
     torch.manual_seed(5)
@@ -122,11 +123,18 @@ def test_block_matches_a_plain_float64_reference():
     x = F.gelu(p)
     mlp = block.channel_mlp
     y = block.conv(x) + torch.einsum("oi,bi...->bo...", block.skip.weight, x)
-    h = torch.einsum("oi,bi...->bo...", mlp.fc1.weight, F.gelu(y)) + mlp.fc1.bias.view(1, -1, 1, 1)
-    ref = torch.einsum("oi,bi...->bo...", mlp.fc2.weight, F.gelu(h)) + mlp.fc2.bias.view(1, -1, 1, 1)
-    ref = ref + block.channel_mlp_skip.weight.view(1, -1, 1, 1) * x
+
+    def mlp_plus_gate(v):
+        h = torch.einsum("oi,bi...->bo...", mlp.fc1.weight, v) + mlp.fc1.bias.view(1, -1, 1, 1)
+        out = torch.einsum("oi,bi...->bo...", mlp.fc2.weight, F.gelu(h)) + mlp.fc2.bias.view(1, -1, 1, 1)
+        return out + block.channel_mlp_skip.weight.view(1, -1, 1, 1) * x
+
+    ref, ref_last = mlp_plus_gate(F.gelu(y)), mlp_plus_gate(y)
+    assert (ref - ref_last).abs().max() > 1e-3
     assert (block.preactivation(x, p) - ref).abs().max() < 1e-12
-    assert (block(x, last=True) - ref).abs().max() < 1e-12
+    assert (block(x) - F.gelu(ref)).abs().max() < 1e-12
+    assert (block(x, last=True) - ref_last).abs().max() < 1e-12
+    assert (block.preactivation(x, p, last=True) - ref_last).abs().max() < 1e-12
 
 
 def test_whole_model_passes_float64_gradcheck():

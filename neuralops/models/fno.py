@@ -3,7 +3,8 @@
 Lifting (pointwise MLP on input channels + optional coordinates) -> L Fourier blocks ->
 projection (pointwise MLP). Each block computes ``conv(x) + skip(x)`` with a spectral
 convolution, then optionally a channel MLP with a soft-gating skip, with activations between
-blocks (none after the last). With ``channel_mlp_expansion=0`` and ``skip="linear"`` a block is
+blocks; the last block has none (neither before its channel MLP nor after it), as
+neuraloperator's ``FNOBlocks``. With ``channel_mlp_expansion=0`` and ``skip="linear"`` a block is
 the original ``σ(Kv + Wv)``; the defaults follow neuraloperator's block (channel MLP of
 expansion 0.5 with a soft-gating skip), which trains better on Darcy.
 
@@ -99,13 +100,15 @@ class FourierBlock(nn.Module):
         output_shape: Sequence[int] | None = None,
         output_offset: Sequence[float] | None = None,
         quadrature: torch.Tensor | None = None,
+        last: bool = False,
     ) -> torch.Tensor:
         """The block before its final activation: ``x: (B, C, *grid)`` -> ``(B, C, *grid)``, or
         ``(B, C, *output_shape)`` with the output points shifted by ``output_offset`` output
         spacings per axis (see :class:`SpectralConv`). ``source``: the pre-activation ``p`` with
         ``x = act(p)`` (kept for the backward pass instead of ``x``), or None. ``quadrature``
         (``(*grid)``, :meth:`DomainPadding.quadrature_weights`) weights the samples the spectral
-        convolution integrates."""
+        convolution integrates. ``last``: the model's last block, whose channel MLP takes
+        ``conv(x) + skip(x)`` without the activation before it, as neuraloperator's last block."""
         y = self.conv(x if quadrature is None else x * quadrature, output_shape=output_shape, output_offset=output_offset)
         owned = not outputs_observed(self)  # y, the spectral output, may be written over
         gate = None
@@ -121,7 +124,9 @@ class FourierBlock(nn.Module):
             skip = self._resampled(self.skip, x, shape, output_offset)
             gate = self._resampled(self.channel_mlp_skip, x, shape, output_offset)
             y = y if skip is None else y + skip
-        if self.channel_mlp is not None:
+        if self.channel_mlp is not None and last:
+            y = self.channel_mlp(y, addend=gate, overwrite_addend=output_shape is None)
+        elif self.channel_mlp is not None:
             hidden = self.act.consume(y) if owned else self.act(y)
             y = self.channel_mlp(hidden, source=y, addend=gate, overwrite_addend=output_shape is None)
         return y
@@ -134,8 +139,9 @@ class FourierBlock(nn.Module):
         output_offset: Sequence[float] | None = None,
         quadrature: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """:meth:`preactivation` followed by the activation, unless ``last``."""
-        y = self.preactivation(x, None, output_shape, output_offset, quadrature)
+        """:meth:`preactivation` followed by the activation, unless ``last`` (then neither
+        activation of the block runs: the one before the channel MLP and the final one)."""
+        y = self.preactivation(x, None, output_shape, output_offset, quadrature, last)
         if last:
             return y
         return self.act(y) if outputs_observed(self) else self.act.consume(y)
@@ -163,15 +169,16 @@ def _block_step(
     output_offset: Sequence[float] | None,
     quadrature: torch.Tensor | None,
     y_owned: bool = False,
+    last: bool = False,
 ) -> torch.Tensor:
     """One block from the previous block's pre-activation ``y`` (``activated``: ``y`` is then
     written over by its activation when nothing records the operations and ``y_owned``, i.e. no
     forward hook of the previous block may hold it) or from the lifted input ``y``, to this
-    block's pre-activation."""
+    block's pre-activation (``last``: see :meth:`FourierBlock.preactivation`)."""
     if activated:
         x = block.act.consume(y) if y_owned else block.act(y)
-        return block.preactivation(x, y, output_shape, output_offset, quadrature)
-    return block.preactivation(y, None, output_shape, output_offset, quadrature)
+        return block.preactivation(x, y, output_shape, output_offset, quadrature, last)
+    return block.preactivation(y, None, output_shape, output_offset, quadrature, last)
 
 
 def run_blocks(
@@ -184,7 +191,8 @@ def run_blocks(
 ) -> torch.Tensor:
     """Apply Fourier-type blocks in order, each spectral convolution integrating with the
     weights ``quadrature``; only the last evaluates on ``last_output_shape`` (None: the input
-    grid), with its points shifted by ``last_output_offset``, and skips the final activation.
+    grid), with its points shifted by ``last_output_offset``, and skips both of its activations
+    (:meth:`FourierBlock.preactivation`).
 
     Between blocks only the pre-activations are kept for the backward pass. With
     ``checkpoint_blocks`` (and gradients enabled) each block runs under
@@ -194,7 +202,7 @@ def run_blocks(
     y, activated, y_owned = x, False, False
     for i, block in enumerate(blocks):
         shape, offset = (last_output_shape, last_output_offset) if i == last else (None, None)
-        args = (block, y, activated, shape, offset, quadrature, y_owned)
+        args = (block, y, activated, shape, offset, quadrature, y_owned, i == last)
         if checkpoint_blocks and torch.is_grad_enabled():
             y = checkpoint(_block_step, *args, use_reentrant=False)
         else:
