@@ -2,7 +2,7 @@
 
 Layout of a directory written by :func:`save_pretrained`::
 
-    config.json        {"format": "neuralops-pretrained", "format_version": 1,
+    config.json        {"format": "neuralops-pretrained", "format_version": 2,
                         "neuralops_version": ..., "model": {"name": ..., "config": {...}},
                         "normalizers": {"input": {"mean": [...], "std": [...], "eps": ...},
                                         "output": {...}},
@@ -33,9 +33,14 @@ from neuralops.errors import ConfigError, InputShapeError, PretrainedFormatError
 from neuralops.io import atomic_directory, load_safetensors_weights
 from neuralops.models import NeuralOperator, build
 from neuralops.models.base import to_plain
+from neuralops.models.fno import FourierBlock
 
 FORMAT = "neuralops-pretrained"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the directories :func:`save_pretrained` writes. 2: the last block of an FNO-type
+model (FNO, TFNO, MG-TFNO, SFNO) has no activation before its channel MLP, as neuraloperator's;
+version-1 weights of such a model computed the function with that activation, and
+:func:`load_pretrained` refuses them instead of computing another function."""
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -154,13 +159,21 @@ def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
 
     Raises:
         PretrainedFormatError: one line naming the file: the directory, ``config.json`` or
-            ``model.safetensors`` is missing, unreadable (truncated, corrupt) or inconsistent.
+            ``model.safetensors`` is missing, unreadable (truncated, corrupt) or inconsistent,
+            or a version-1 directory holds an FNO-type model (see :data:`FORMAT_VERSION`).
     """
     config = read_pretrained_config(path)
     try:
         model = build(config["model"]["name"], **config["model"]["config"])
     except ConfigError as err:
         raise PretrainedFormatError(f"{str(Path(path) / CONFIG_FILE)!r}: cannot build the model: {err}") from None
+    if config.get("format_version", 0) < 2 and any(isinstance(m, FourierBlock) and m.channel_mlp is not None for m in model.modules()):
+        raise PretrainedFormatError(
+            f"{str(Path(path) / CONFIG_FILE)!r} has format_version {config.get('format_version')}: its "
+            f"{config['model']['name']!r} model applied an activation before the last block's channel MLP, which "
+            f"neuralops no longer does (format_version {FORMAT_VERSION}, as neuraloperator's FNO), so its weights "
+            "would compute another function here; retrain the model"
+        )
     load_safetensors_weights(model, Path(path) / WEIGHTS_FILE, device)
     normalizers = config.get("normalizers") or {}
     stats_in, stats_out = normalizers.get("input"), normalizers.get("output")

@@ -2,7 +2,8 @@
 spherical harmonic transform, on equiangular latitude-longitude grids.
 
 Layout as FNO: coordinates (optional) -> lifting channel MLP -> ``n_layers`` blocks
-(spectral conv + skip, channel MLP with soft-gating skip, activation) -> projection.
+(spectral conv + skip, activation, channel MLP with soft-gating skip, activation; the last block
+without either activation, as :class:`~neuralops.models.fno.FourierBlock`) -> projection.
 
 Grid: ``x: (B, C, nlat, nlon)``, colatitude ``θ_j = π j/(nlat-1)`` (poles included) and
 longitude ``φ_k = 2π k/nlon`` (see :mod:`neuralops.spectral.sphere`).
