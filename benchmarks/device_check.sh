@@ -7,8 +7,9 @@
 #      (benchmarks/bench_fno_step.py),
 #   4. bfloat16 autocast: step time against float32, the forward's deviation, finite gradients.
 #
-# Usage: benchmarks/device_check.sh [--device cuda|cpu] [--quick] [--out FILE]
-#   --device  default: cuda when torch sees a GPU, else cpu (the CPU-safe parts only)
+# Usage: benchmarks/device_check.sh [--device cuda|cpu] [--quick] [--out FILE] [--help]
+#   --device  default: cuda when torch sees a GPU, else cpu: the CPU-safe parts, always at the
+#             --quick sizes (CPU figures at full size: python benchmarks/bench_fno_step.py)
 #   --quick   tiny sizes (a smoke test of the script; tests/test_benchmarks.py runs it on CPU)
 #   --out     default: benchmarks/results/device_check_<device>.md
 # Runs in about 3 minutes on one H100-class GPU (each part has a time limit, see LIMIT_*).
@@ -25,7 +26,8 @@ while [ $# -gt 0 ]; do
         --device) DEVICE=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --out) OUT=$2; shift 2 ;;
-        *) echo "device_check.sh: unknown argument '$1' (expected --device cuda|cpu, --quick, --out FILE)" >&2; exit 2 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "device_check.sh: unknown argument '$1' (expected --device cuda|cpu, --quick, --out FILE, --help)" >&2; exit 2 ;;
     esac
 done
 if [ -z "$DEVICE" ]; then
@@ -40,7 +42,7 @@ mkdir -p "$(dirname "$OUT")"
 
 # Time limits per part (seconds): together under 5 minutes.
 LIMIT_TESTS=60; LIMIT_SPECTRAL=90; LIMIT_STEP=90; LIMIT_AUTOCAST=45
-if [ "$QUICK" = 1 ]; then
+if [ "$QUICK" = 1 ] || [ "$DEVICE" = cpu ]; then  # full CPU sizes would not fit the limits
     STEP_ARGS="--quick"
 else
     STEP_ARGS="--repeats 10 --grids 64 128 --infer-grids 64 256"

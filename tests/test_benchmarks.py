@@ -90,11 +90,18 @@ def test_device_check_rejects_a_bad_device(benchmarks):
     assert result.stderr.strip() == "device_check.sh: --device must be cuda or cpu, got 'tpu'"
 
 
+def test_device_check_help_prints_the_usage(benchmarks):
+    result = subprocess.run(["bash", str(benchmarks / "device_check.sh"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("GPU readiness check") and "Usage: benchmarks/device_check.sh" in result.stdout
+    assert "set -u" not in result.stdout
+
+
 @pytest.mark.slow
 def test_device_check_cpu_parts_write_one_file(benchmarks, tmp_path):
     out = tmp_path / "device_check.md"
     result = subprocess.run(
-        ["bash", str(benchmarks / "device_check.sh"), "--device", "cpu", "--quick", "--out", str(out)],
+        ["bash", str(benchmarks / "device_check.sh"), "--device", "cpu", "--out", str(out)],  # CPU: the quick sizes
         capture_output=True, text=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
