@@ -246,8 +246,8 @@ class FNO(NeuralOperator, name="fno"):
             (:func:`torch.utils.checkpoint.checkpoint`) while training: each block keeps only
             its input and recomputes its forward pass in the backward pass. Measured on one CPU
             thread at 128², 64 channels, 4 blocks, batch 16 (``benchmarks/results/fno_step_cpu.md``):
-            a training step's peak memory 901 MiB instead of 1229 (-27 %), its time 6.9 s instead
-            of 5.3 (+31 %). Outputs and gradients are unchanged.
+            a training step's peak memory 602 MiB instead of 989 (-39 %), its time 3.3 s instead
+            of 2.5 (+28 %). Outputs and gradients are unchanged.
         batch_slice_mib: run the batch in slices of as many samples as keep the widest hidden
             field of a slice (``samples × widest layer width × padded grid points`` elements of
             the input's dtype) within this many MiB, and concatenate the outputs; None runs the
@@ -255,11 +255,11 @@ class FNO(NeuralOperator, name="fno"):
             whole batch's up to float rounding (about 1e-7 relative in float32). Why: glibc's
             ``malloc`` serves a block of 32 MiB or more with a fresh ``mmap`` that the kernel
             page-faults and zeroes on every use (:mod:`neuralops.models.slicing`). Measured on
-            one CPU thread (``benchmarks/results/fno_step_cpu.md``), a training step at 128²,
-            hidden 32, batch 16: 1.0 s with the default 8 MiB against 1.8 s unsliced; at 64²
-            (two slices) 3 % faster, at inference (batch 32) 15–25 % faster than with 16 MiB
-            slices, as a slice's fields stay in the last-level cache. Only CPU tensors are
-            sliced.
+            one CPU thread (``benchmarks/results/slicing_cpu.md``), a training step at 128²,
+            hidden 32, batch 16, with that malloc: 0.93 s in 8 MiB slices against 1.28 s
+            unsliced, inference at batch 32 8 % faster; with freed memory kept (``train.py``'s
+            default) the step takes the same time either way and inference is 5 % faster. Only
+            CPU tensors are sliced.
 
     ``n_modes`` may be one number for every axis when ``grid`` lists one kind per axis, or
     through ``train.py``, which expands it to the data's dimension.
