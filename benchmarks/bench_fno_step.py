@@ -24,6 +24,8 @@ Sections:
   i.e. 10 % of the dense spectral parameters, ``implementation="auto"``) at each ``--grids``.
 * **autocast** (not by default): our step in float32 and under bfloat16 autocast, with the
   forward's deviation from float32 and whether the gradients are finite.
+* **compile** (not by default): both models' steps eager and under ``torch.compile``, with the
+  first compiled step's time (``trainer.compile=true`` compiles ours the same way).
 
 ``--device cuda`` runs on the GPU: timings wait for the device (``torch.cuda.synchronize``)
 and peak memory is ``torch.cuda.max_memory_allocated`` during the step.
@@ -49,6 +51,7 @@ before the step. ``--quick`` runs tiny sizes (a smoke test, also used by the tes
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import subprocess
@@ -352,7 +355,32 @@ def autocast_section(grids, batch: int, hidden: int, repeats: int, lines: list[s
     emit(lines, "")
 
 
-SECTIONS = ("step", "inference", "memory", "factorized", "autocast")
+def compile_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    """Training steps of both models eager and under ``torch.compile`` (default mode), ratios
+    to neuraloperator's eager step; the first compiled step's time (tracing and code generation)
+    in the last column."""
+    emit(lines, f"## torch.compile, training step, batch {batch}, hidden {hidden}", "",
+            f"| model | grid, first step s | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
+    for n in grids:
+        torch.manual_seed(0)
+        x, y = fields(batch, n, device)
+        models = models_on(device, neuralops=ours(hidden), neuralop=theirs(hidden))
+        steps, first = {}, {}
+        for name, model in models.items():
+            steps[name] = train_step(model, x, y)
+            compiled = copy.deepcopy(model)
+            torch._dynamo.reset()
+            steps[f"{name} compiled"] = train_step(torch.compile(compiled), x, y)
+            start = time.perf_counter()
+            steps[f"{name} compiled"]()
+            first[f"{name} compiled"] = time.perf_counter() - start
+        times = interleaved(steps, repeats)
+        extra = {k: f"{n}², {first[k]:.0f}" if k in first else f"{n}²" for k in steps}
+        emit(lines, *summary_rows(times, "neuralop", extra))
+    emit(lines, "")
+
+
+SECTIONS = ("step", "inference", "memory", "factorized", "autocast", "compile")
 
 
 ALLOCATORS = {"default": "default malloc", "keep-freed": "freed memory kept (keep_freed_memory, as in train.py)"}
@@ -368,6 +396,7 @@ def section_runs(args, lines: list[str], device: torch.device, allocator: str) -
         "memory": lambda: memory_section(args.memory_grid, batch, memory_hidden, max(3, args.repeats // 3), lines, device),
         "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
         "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
+        "compile": lambda: compile_section(args.grids, batch, hidden, args.repeats, lines, device),
     }
 
 

@@ -159,7 +159,15 @@ def compile_model(module, enabled: bool, device=None):
     When no compiler works on ``device`` (default: the device of the module's first parameter,
     else CPU), logs one warning line saying why and returns ``module`` uncompiled; training then
     runs eagerly. The first calls of a compiled model take longer (compilation, once per new
-    input shape)."""
+    input shape: 5-25 s for the benchmark FNO on one CPU thread).
+
+    While Dynamo traces, neuralops' layers use plain torch ops instead of their custom autograd
+    nodes and batch slices, so FNO, T1, MgNO and LSM compile as one graph without breaks
+    (``tests/test_compile.py``); TFNO, MG-TFNO and SFNO compile in pieces (the factorized
+    contraction planner and torch-harmonics' transforms break the graph). Measured on one CPU
+    thread with freed memory kept (``benchmarks/results/compile_cpu.md``): the benchmark FNO's
+    training step 1.06× faster at 64² and 1.02× at 128² than eager; neuraloperator's compiled
+    step is slower than its eager one. Not yet measured on CUDA."""
     if not enabled:
         return module
     import torch

@@ -139,16 +139,17 @@ class DomainPadding(nn.Module):
         both sides are integrated with their own samples to ``O(h²)``. Measured: an FNO trained
         on 33² vertex Darcy data and evaluated at 129² went from 2.2× to 1.2× its 33² error.
         """
+        padded_ends = [k in ("vertex", "equiangular") and p > 0 for k, p in zip(self._kinds(len(grid)), self.amounts(grid))]
+        if not any(padded_ends):
+            return None
         axes = []
-        for n, k, p in zip(grid, self._kinds(len(grid)), self.amounts(grid)):
+        for n, p, ends in zip(grid, self.amounts(grid), padded_ends):
             w = torch.ones(n + p, dtype=dtype, device=device)
-            if k in ("vertex", "equiangular") and p > 0:
+            if ends:
                 w[[0, n - 1]] = 0.5
                 w[n] += 0.5
                 w[n + p - 1] += 0.5
             axes.append(w)
-        if all(bool((w == 1).all()) for w in axes):
-            return None
         weights = axes[0]
         for w in axes[1:]:
             weights = torch.outer(weights.reshape(-1), w).reshape(*weights.shape, len(w))

@@ -56,12 +56,13 @@ MAP_KINDS = ("linear", "diagonal", "identity")
 def runs_untracked(x: torch.Tensor) -> bool:
     """Whether no autograd graph is recorded for operations on ``x``, so intermediate fields
     may be overwritten: grad mode is off (``torch.no_grad``, ``torch.inference_mode``), no
-    ``torch.func`` transform (vmap, grad, jvp) is active, and autocast is off on ``x``'s device.
+    ``torch.func`` transform (vmap, grad, jvp) is active, autocast is off on ``x``'s device, and
+    ``torch.compile`` is not tracing (its compiler reuses buffers itself).
     Grad mode alone decides, not ``requires_grad``, so every layer of one forward pass takes
     the same path (a pre-activation overwritten by :meth:`Activation.consume` is never a
     ``source`` kept for a backward pass). Forward-mode dual tensors (``torch.autograd.forward_ad``)
     take this path too; the in-place ops used carry their tangents."""
-    if torch.is_grad_enabled() or torch._C._are_functorch_transforms_active():
+    if torch.compiler.is_compiling() or torch.is_grad_enabled() or torch._C._are_functorch_transforms_active():
         return False
     return not torch.is_autocast_enabled(x.device.type)
 
@@ -275,6 +276,9 @@ def pointwise_maps(
 
     Returns one ``(B, Cout_k, *grid)`` tensor per map. Under autocast the products run in the
     autocast dtype. Differentiable to any order in reverse mode, in forward mode and under vmap.
+    While ``torch.compile`` traces, the maps are plain differentiable torch ops (no custom
+    autograd node, which Dynamo cannot trace), so the compiler sees one graph and decides
+    itself what to keep or recompute for the backward pass.
     Raises :class:`ConfigError` for an unknown map kind or a ``source`` without its activation.
     """
     if (source is None) != (activation_fn is None):
@@ -292,9 +296,11 @@ def pointwise_maps(
     for m in maps:
         params += [m.weight, m.bias, flat(m.addend)]
     flat_x = x.reshape(batch, channels, -1)
-    if runs_untracked(x):
+    untracked = runs_untracked(x)
+    if untracked or torch.compiler.is_compiling():
         outputs = [
-            _map_forward(m.kind, flat_x, *params[3 * k : 3 * k + 3], overwrite_addends) for k, m in enumerate(maps)
+            _map_forward(m.kind, flat_x, *params[3 * k : 3 * k + 3], overwrite_addends and untracked)
+            for k, m in enumerate(maps)
         ]
     else:
         outputs = _PointwiseMaps.apply(tuple(m.kind for m in maps), activation_fn, flat_x, flat(source), *params)

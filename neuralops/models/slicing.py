@@ -55,8 +55,9 @@ def samples_per_slice(budget_mib: float | None, x: torch.Tensor, channels: int, 
     """How many samples of the batch ``x: (B, ...)`` one slice takes: as many as keep their
     widest field (``samples × channels × points`` elements of ``x``'s dtype) within
     ``budget_mib`` MiB, at least 1. ``B`` (no slicing) when ``budget_mib`` is None or ``x`` is not on the CPU:
-    CUDA's caching allocator reuses blocks, and smaller kernels would only cost parallelism."""
-    if budget_mib is None or x.device.type != "cpu":
+    CUDA's caching allocator reuses blocks, and smaller kernels would only cost parallelism;
+    also while ``torch.compile`` traces, whose compiler plans the buffers of the whole batch."""
+    if budget_mib is None or x.device.type != "cpu" or torch.compiler.is_compiling():
         return x.shape[0]
     return max(1, int(budget_mib * 2**20 // (channels * points * x.element_size())))
 

@@ -65,7 +65,10 @@ class SpectralConv(nn.Module):
 
     Execution: a Fourier layer whose every axis uses the truncated DFT matrix (the usual case)
     runs as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`); other layers run
-    transform, contraction and inverse as separate steps. Both give the same values.
+    transform, contraction and inverse as separate steps. Both give the same values. While
+    ``torch.compile`` traces, every layer takes the separate steps (``torch.fft`` and plain
+    contractions), which Dynamo traces without graph breaks; the GEMM chain's custom autograd
+    nodes and ``out=`` writes into strided buffers are not traceable.
     """
 
     def __init__(
@@ -124,7 +127,7 @@ class SpectralConv(nn.Module):
         with transform_precision(x.device):
             x = float32_transform_input(x)
             matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
-            if matrix_axes is not None and matrix_axes(modes, grid_in, grid_out):
+            if matrix_axes is not None and not torch.compiler.is_compiling() and matrix_axes(modes, grid_in, grid_out):
                 y = self._gemm_chain(x, modes, grid_out, low_precision, output_offset)
             else:
                 y = self._staged(x, modes, grid_out, low_precision, output_offset)
