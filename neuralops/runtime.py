@@ -162,9 +162,9 @@ def compile_model(module, enabled: bool, device=None):
     input shape: 5-25 s for the benchmark FNO on one CPU thread).
 
     While Dynamo traces, neuralops' layers use plain torch ops instead of their custom autograd
-    nodes and batch slices, so FNO, T1, MgNO and LSM compile as one graph without breaks
-    (``tests/test_compile.py``); TFNO, MG-TFNO and SFNO compile in pieces (the factorized
-    contraction planner and torch-harmonics' transforms break the graph). Measured on one CPU
+    nodes, contraction planner and batch slices, so FNO, TFNO, MG-TFNO, T1, MgNO and LSM compile
+    as one graph without breaks (``tests/test_compile.py``); SFNO compiles in pieces
+    (torch-harmonics builds its transforms inside the traced call). Measured on one CPU
     thread with freed memory kept (``benchmarks/results/compile_cpu.md``): the benchmark FNO's
     training step 1.06× faster at 64² and 1.02× at 128² than eager; neuraloperator's compiled
     step is slower than its eager one. Not yet measured on CUDA."""

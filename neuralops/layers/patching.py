@@ -85,20 +85,29 @@ class MultigridPatching:
             )
         return tuple(AxisPatches(n, size // n, int(round(self.padding_fraction * (size // n)))) for size in grid)
 
+    @staticmethod
+    def _index_range(axis: AxisPatches, level: int) -> tuple[int, int]:
+        """The first and last input index read at ``level`` (indices grow with the patch and
+        the position in its window), as Python ints: no tensor is read, so ``torch.compile``
+        traces the patching without a graph break."""
+        stride = 2**level
+        first = axis.size // 2 - stride * (axis.size // 2 + axis.padding)
+        return first, first + (axis.count - 1) * axis.size + stride * (axis.window - 1)
+
     def _sample_indices(self, axis: AxisPatches, level: int) -> torch.Tensor:
         """``(count, window)`` input indices (may lie outside ``[0, N)``) read at ``level``."""
-        stride = 2**level
         patch = torch.arange(axis.count).unsqueeze(1)
         step = torch.arange(axis.window).unsqueeze(0)
-        return patch * axis.size + axis.size // 2 - stride * (axis.size // 2 + axis.padding) + stride * step
+        return patch * axis.size + self._index_range(axis, level)[0] + 2**level * step
 
     def patch(self, x: torch.Tensor) -> torch.Tensor:
         """``x: (B, C, *grid)`` -> ``(B·n^d, C·(L+1), *window)``."""
         grid = tuple(x.shape[2:])
         geometry = self.geometry(grid)
         indices = [[self._sample_indices(axis, level) for axis in geometry] for level in range(self.levels + 1)]
-        before = [max(0, -min(int(idx[a].min()) for idx in indices)) for a in range(len(grid))]
-        after = [max(0, max(int(idx[a].max()) for idx in indices) - (grid[a] - 1)) for a in range(len(grid))]
+        ranges = [[self._index_range(axis, level) for axis in geometry] for level in range(self.levels + 1)]
+        before = [max(0, -min(r[a][0] for r in ranges)) for a in range(len(grid))]
+        after = [max(0, max(r[a][1] for r in ranges) - (grid[a] - 1)) for a in range(len(grid))]
         padded = self.pad(x, before, after)
         levels = [self._gather(padded, [idx + b for idx, b in zip(level_idx, before)]) for level_idx in indices]
         return torch.cat(levels, dim=1)

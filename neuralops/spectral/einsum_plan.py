@@ -155,6 +155,18 @@ def plan_contraction(
     return ContractionPlan(n, tuple(steps), None, macs, written, peak)
 
 
+def einsum_in_one_call(operands: Sequence[tuple[torch.Tensor, Labels]], output: Labels) -> torch.Tensor:
+    """The contraction of labelled ``operands`` to ``output`` as a single ``torch.einsum``, which
+    picks its own order. For code that ``torch.compile`` traces: Dynamo cannot trace
+    :func:`plan_contraction`'s search, and the compiler reorders the products anyway."""
+    letter: dict[Hashable, str] = {}
+    for _, labels in operands:
+        for label in labels:
+            letter.setdefault(label, string.ascii_letters[len(letter)])
+    inputs = ",".join("".join(letter[label] for label in labels) for _, labels in operands)
+    return torch.einsum(f"{inputs}->{''.join(letter[label] for label in output)}", *[t for t, _ in operands])
+
+
 def _proper_subsets(members: Sequence[int]):
     """Every non-empty proper subset of ``members`` as a frozenset."""
     count = len(members)
