@@ -169,7 +169,7 @@ def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise PretrainedFormatError(f"{str(Path(path) / CONFIG_FILE)!r}: cannot build the model: {err}") from None
     if config.get("format_version", 0) < 2 and any(isinstance(m, FourierBlock) and m.channel_mlp is not None for m in model.modules()):
         raise PretrainedFormatError(
-            f"{str(Path(path) / CONFIG_FILE)!r} has format_version {config.get('format_version')}: its "
+            f"{str(Path(path) / CONFIG_FILE)!r} has format_version {config.get('format_version', 'missing')}: its "
             f"{config['model']['name']!r} model applied an activation before the last block's channel MLP, which "
             f"neuralops no longer does (format_version {FORMAT_VERSION}, as neuraloperator's FNO), so its weights "
             "would compute another function here; retrain the model"

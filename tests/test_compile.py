@@ -25,6 +25,13 @@ ONE_GRAPH = [
 ]
 
 
+def test_torch_einsum_orders_its_operands_with_opt_einsum():
+    """A traced factorized weight is one ``torch.einsum`` over all factors; without opt_einsum
+    torch contracts them left to right (a CP weight's intermediate is then ~30× the dense
+    weight), so it is a dependency."""
+    assert torch.backends.opt_einsum.is_available() and torch.backends.opt_einsum.enabled
+
+
 @pytest.mark.parametrize("name,options,shape,output_shape", ONE_GRAPH, ids=["fno-vertex", "fno-cell-resampled", "t1", "mgno", "lsm", "tfno", "mgtfno"])
 def test_models_trace_as_one_graph_without_breaks(name, options, shape, output_shape):
     torch.manual_seed(0)

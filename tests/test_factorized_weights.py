@@ -77,8 +77,10 @@ def test_factorized_equals_reconstructed_equals_dense(factorization, n_modes, gr
         outputs[implementation] = weight(x, modes)
         err = (outputs[implementation] - reference).abs().max().item()
         assert err < TOL64, (implementation, err)
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # the path torch.compile traces
-    assert (weight(x, modes) - reference).abs().max().item() < TOL64
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # the paths torch.compile traces
+    for implementation in ("factorized", "reconstructed", "auto"):
+        weight.implementation = implementation
+        assert (weight(x, modes) - reference).abs().max().item() < TOL64, implementation
 
 
 def test_factorized_path_never_forms_the_dense_weight():

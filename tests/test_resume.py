@@ -3,6 +3,7 @@
 The reference of every comparison is the same configuration trained without interruption.
 """
 
+import json
 import random
 import shutil
 
@@ -113,6 +114,15 @@ def test_resume_refuses_another_data_file_or_model(tmp_path):
         run_experiment(compose_config(base + [f"trainer.resume={run_dir}", f"data.path={copy}"]), tmp_path / "other", base_dir=REPO)
     with pytest.raises(ConfigError, match=r"model\.config\.lifting_channels|model\.config\.hidden_channels=8.*=16"):
         run_experiment(compose_config(base + [f"trainer.resume={run_dir}", "model.hidden_channels=16"]), tmp_path / "other", base_dir=REPO)
+    # a checkpoint written before the weights' format 2 (the FNO's last block changed since)
+    state_file = run_dir / "checkpoints" / "last" / "training_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    identity = json.loads(state["identity_json"])
+    del identity["model"]["format_version"]
+    state["identity_json"] = json.dumps(identity)
+    torch.save(state, state_file)
+    with pytest.raises(ConfigError, match=r"was trained with model\.format_version=None, this run has model\.format_version=2"):
+        run_experiment(compose_config(base + [f"trainer.resume={run_dir}"]), tmp_path / "old", base_dir=REPO)
 
 
 @pytest.mark.slow

@@ -276,8 +276,8 @@ def pointwise_maps(
 
     Returns one ``(B, Cout_k, *grid)`` tensor per map. Under autocast the products run in the
     autocast dtype. Differentiable to any order in reverse mode, in forward mode and under vmap.
-    While ``torch.compile`` traces, the maps are plain differentiable torch ops (no custom
-    autograd node, which Dynamo cannot trace), so the compiler sees one graph and decides
+    While ``torch.compile`` traces, the maps are the node's forward as plain differentiable
+    torch ops (Dynamo cannot trace the custom node), so the compiler sees one graph and decides
     itself what to keep or recompute for the backward pass.
     Raises :class:`ConfigError` for an unknown map kind or a ``source`` without its activation.
     """
@@ -296,14 +296,13 @@ def pointwise_maps(
     for m in maps:
         params += [m.weight, m.bias, flat(m.addend)]
     flat_x = x.reshape(batch, channels, -1)
-    untracked = runs_untracked(x)
-    if untracked or torch.compiler.is_compiling():
-        outputs = [
-            _map_forward(m.kind, flat_x, *params[3 * k : 3 * k + 3], overwrite_addends and untracked)
-            for k, m in enumerate(maps)
-        ]
+    kinds = tuple(m.kind for m in maps)
+    if runs_untracked(x):
+        outputs = [_map_forward(kind, flat_x, *params[3 * k : 3 * k + 3], overwrite_addends) for k, kind in enumerate(kinds)]
+    elif torch.compiler.is_compiling():  # the node's forward as plain ops: autograd differentiates them
+        outputs = _PointwiseMaps.forward(kinds, activation_fn, flat_x, flat(source), *params)
     else:
-        outputs = _PointwiseMaps.apply(tuple(m.kind for m in maps), activation_fn, flat_x, flat(source), *params)
+        outputs = _PointwiseMaps.apply(kinds, activation_fn, flat_x, flat(source), *params)
     return tuple(out.view(batch, out.shape[1], *grid) for out in outputs)
 
 

@@ -259,7 +259,7 @@ class FNO(NeuralOperator, name="fno"):
             hidden 32, batch 16, with that malloc: 0.93 s in 8 MiB slices against 1.28 s
             unsliced, inference at batch 32 8 % faster; with freed memory kept (``train.py``'s
             default) the step takes the same time either way and inference is 5 % faster. Only
-            CPU tensors are sliced.
+            CPU tensors are sliced, and not under ``torch.compile``.
 
     ``n_modes`` may be one number for every axis when ``grid`` lists one kind per axis, or
     through ``train.py``, which expands it to the data's dimension.

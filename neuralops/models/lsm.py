@@ -155,7 +155,7 @@ class LSM(NeuralOperator, name="lsm"):
             elements: the finest decoder's input or the projection's hidden field) within this
             many MiB, and concatenate the outputs; None runs the whole batch at once. Exact, as
             GroupNorm's statistics are per sample (:mod:`neuralops.models.slicing`). Only CPU
-            tensors are sliced.
+            tensors are sliced, and not under ``torch.compile``.
     """
 
     min_grid_size = 8

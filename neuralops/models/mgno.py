@@ -187,7 +187,8 @@ class MgNO(NeuralOperator, name="mgno"):
         batch_slice_mib: run the batch in slices whose widest field (``samples ×
             max(in_channels, hidden_channels, out_channels) × grid points``) holds at most this many MiB
             (None: the whole batch at once); samples are independent, so the result is the
-            whole batch's (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced.
+            whole batch's (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced, and not under
+            ``torch.compile``.
     """
 
     min_grid_size = 4

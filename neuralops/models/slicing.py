@@ -3,7 +3,8 @@ models built on it (TFNO, MG-TFNO's inner TFNO), :class:`~neuralops.models.sfno.
 :class:`~neuralops.models.lsm.LSM`, :class:`~neuralops.models.t1.T1` and
 :class:`~neuralops.models.mgno.MgNO`).
 
-Only CPU tensors are sliced. Why: torch takes CPU tensors from the C library's ``malloc``, and
+Only CPU tensors are sliced, and nothing while ``torch.compile`` traces (its compiler plans the
+whole batch's buffers). Why: torch takes CPU tensors from the C library's ``malloc``, and
 glibc's serves every block of 32 MiB or more with a fresh ``mmap`` that the kernel page-faults
 and zeroes on first touch and unmaps on ``free``. A (16, 32, 128, 128) float32 field is exactly 32 MiB, so a training step at
 128² spent about half its time in the kernel. Slices whose widest field stays under that

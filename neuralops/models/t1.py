@@ -113,7 +113,8 @@ class T1(NeuralOperator, name="t1"):
         batch_slice_mib: run the batch in slices whose lifted field (``samples ×
             hidden_channels × grid points``, the widest) holds at most this many MiB (None: the
             whole batch at once); samples are independent, so the result is the whole batch's
-            (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced.
+            (:mod:`neuralops.models.slicing`). Only CPU tensors are sliced, and not under
+            ``torch.compile``.
 
     ``forward(x: (B, in_channels, *grid), output_shape=None) -> (B, out_channels, *grid)``.
     """

@@ -66,9 +66,10 @@ class SpectralConv(nn.Module):
     Execution: a Fourier layer whose every axis uses the truncated DFT matrix (the usual case)
     runs as one chain of GEMMs (:mod:`neuralops.spectral.fourier_gemm`); other layers run
     transform, contraction and inverse as separate steps. Both give the same values. While
-    ``torch.compile`` traces, every layer takes the separate steps (``torch.fft`` and plain
-    contractions), which Dynamo traces without graph breaks; the GEMM chain's custom autograd
-    nodes and ``out=`` writes into strided buffers are not traceable.
+    ``torch.compile`` traces, every layer takes the separate steps (the transform's DFT
+    matrices or ``torch.fft``, and a plain contraction), which Dynamo traces without graph
+    breaks; the GEMM chain's custom autograd nodes and ``out=`` writes into strided buffers are
+    not traceable.
     """
 
     def __init__(

@@ -156,9 +156,11 @@ def plan_contraction(
 
 
 def einsum_in_one_call(operands: Sequence[tuple[torch.Tensor, Labels]], output: Labels) -> torch.Tensor:
-    """The contraction of labelled ``operands`` to ``output`` as a single ``torch.einsum``, which
-    picks its own order. For code that ``torch.compile`` traces: Dynamo cannot trace
-    :func:`plan_contraction`'s search, and the compiler reorders the products anyway."""
+    """The contraction of labelled ``operands`` to ``output`` as a single ``torch.einsum``, whose
+    pairwise order ``opt_einsum`` (a dependency) picks when the einsum is traced; without it
+    torch would contract left to right (for a CP weight an intermediate ~30× the dense
+    weight). For code that ``torch.compile`` traces: Dynamo cannot trace
+    :func:`plan_contraction`'s subset search."""
     letter: dict[Hashable, str] = {}
     for _, labels in operands:
         for label in labels:

@@ -35,6 +35,7 @@ from neuralops.evaluation.resolution import evaluate_views, format_rollout, form
 from neuralops.io import write_json
 from neuralops.models import build
 from neuralops.models.base import model_class
+from neuralops.pretrained import FORMAT_VERSION as PRETRAINED_FORMAT_VERSION
 from neuralops.pretrained import PretrainedOperator, load_pretrained, save_pretrained
 from neuralops.training.finetune import RefineConfig, freeze_for_refinement, pretrained_directory
 from neuralops.training.distributed import Distributed, init_distributed, shutdown
@@ -181,7 +182,8 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     identity = {
         "data": {"path": str(path.resolve()), "format": data.file_format, "task": _task_summary(data), "split": data.split_policy,
                  "train_resolution": train_label, "train_samples": len(train_data), "normalize": data.normalize},
-        "model": {"name": model.name, "config": model.config},
+        # the weights' format version: a checkpoint of an older block form is not resumed
+        "model": {"name": model.name, "config": model.config, "format_version": PRETRAINED_FORMAT_VERSION},
         "trainer": {"batch_size": trainer_cfg.batch_size, "loss": trainer_cfg.loss},
     }
     trainer = Trainer(operator, optimizer, scheduler, interval, trainer_cfg, run_dir, device, grid=train_set.grid,
