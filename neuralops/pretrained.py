@@ -41,6 +41,8 @@ FORMAT_VERSION = 2
 model (FNO, TFNO, MG-TFNO, SFNO) has no activation before its channel MLP, as neuraloperator's;
 version-1 weights of such a model computed the function with that activation, and
 :func:`load_pretrained` refuses them instead of computing another function."""
+LAST_FOURIER_BLOCK_CHANGED = 2
+"""The first format version whose FNO-type weights compute the current function."""
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -167,7 +169,7 @@ def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
         model = build(config["model"]["name"], **config["model"]["config"])
     except ConfigError as err:
         raise PretrainedFormatError(f"{str(Path(path) / CONFIG_FILE)!r}: cannot build the model: {err}") from None
-    if config.get("format_version", 0) < 2 and any(isinstance(m, FourierBlock) and m.channel_mlp is not None for m in model.modules()):
+    if config.get("format_version", 0) < LAST_FOURIER_BLOCK_CHANGED and any(isinstance(m, FourierBlock) and m.channel_mlp is not None for m in model.modules()):
         raise PretrainedFormatError(
             f"{str(Path(path) / CONFIG_FILE)!r} has format_version {config.get('format_version', 'missing')}: its "
             f"{config['model']['name']!r} model applied an activation before the last block's channel MLP, which "

@@ -120,10 +120,9 @@ def keep_freed_memory(enabled: bool = True) -> bool:
     Effect (``benchmarks/results/fno_step_cpu.md``, one CPU thread, a training step of the
     1.2 M-parameter FNO at batch 16): neuraloperator's 3.2× faster at 128² and 1.2× at 64²;
     ours, which runs large batches in slices (:mod:`neuralops.models.slicing`), 1.06× at 128²
-    and unchanged at 64². Cost: the
-    process keeps its peak of CPU memory instead of returning freed blocks to the system
-    (resident memory does not shrink after a large step); set ``trainer.keep_freed_memory=false``
-    where other processes need that memory back.
+    and unchanged at 64². Cost: the process keeps its peak of CPU memory instead of returning
+    freed blocks to the system (resident memory does not shrink after a large step); set
+    ``trainer.keep_freed_memory=false`` where other processes need that memory back.
 
     Process-wide and one-way: it applies to every later allocation, also other libraries'.
     Returns whether it is in effect: False when not ``enabled``, and on a C library other than
