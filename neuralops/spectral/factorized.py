@@ -490,10 +490,19 @@ class FactorizedSpectralWeight(SpectralWeight):
         return self._factorization_ref[0]
 
     @staticmethod
+    def weight_mode_labels(mode_axes: Sequence[str]) -> tuple[Hashable, ...]:
+        """Labels ``("k", j)`` of the weight's mode axes (shared axes have none)."""
+        return tuple(("k", j) for j, kind in enumerate(mode_axes) if kind != SHARED)
+
+    @property
+    def coefficient_mode_labels(self) -> tuple[Hashable, ...]:
+        """Labels ``("k", j)`` of every mode axis of the coefficients ``(B, Cin, *K)``."""
+        return tuple(("k", j) for j in range(len(self.n_modes)))
+
+    @staticmethod
     def axis_names(n_modes: Sequence[int], mode_axes: Sequence[str], joint: bool) -> tuple[Hashable, ...]:
         """Axis names of the factorized tensor for a layer of this layout."""
-        modes = tuple(("k", j) for j, kind in enumerate(mode_axes) if kind != SHARED)
-        return (("layer",) if joint else ()) + ("in", "out") + modes
+        return (("layer",) if joint else ()) + ("in", "out") + FactorizedSpectralWeight.weight_mode_labels(mode_axes)
 
     def _operands(self, modes: Sequence[AxisModes] | None) -> list[Operand]:
         """Factors with the layer fixed and every mode factor sliced to the kept ``modes``."""
@@ -525,11 +534,10 @@ class FactorizedSpectralWeight(SpectralWeight):
         for tensor, labels in operands:
             sizes.update(zip(labels, tensor.shape))
         labels = [lab for _, lab in operands]
-        weight_axes = tuple(("k", j) for j, kind in enumerate(self.mode_axes) if kind != SHARED)
         if path == "reconstruct":
             # Modes first: the stacked form (*K, 2, Cin, Cout) is then a cheap rearrangement.
-            return plan_contraction(labels, weight_axes + ("in", "out"), sizes)
-        modes = tuple(("k", j) for j in range(len(self.n_modes)))
+            return plan_contraction(labels, self.weight_mode_labels(self.mode_axes) + ("in", "out"), sizes)
+        modes = self.coefficient_mode_labels
         sizes.update(zip(("batch", "in") + modes, x_shape))
         sizes["out"] = self.out_channels
 
@@ -598,8 +606,7 @@ class FactorizedSpectralWeight(SpectralWeight):
         """The reconstructed weight on ``modes`` as ``(*K, Cin, Cout)``; while ``torch.compile``
         traces, as one ``torch.einsum`` (:func:`~neuralops.spectral.einsum_plan.einsum_in_one_call`)."""
         if torch.compiler.is_compiling():
-            weight_axes = tuple(("k", j) for j, kind in enumerate(self.mode_axes) if kind != SHARED)
-            return einsum_in_one_call(self._operands(modes), weight_axes + ("in", "out"))
+            return einsum_in_one_call(self._operands(modes), self.weight_mode_labels(self.mode_axes) + ("in", "out"))
 
         def build() -> torch.Tensor:
             operands = self._operands(modes)
@@ -615,7 +622,7 @@ class FactorizedSpectralWeight(SpectralWeight):
         if torch.compiler.is_compiling():  # no planner: "factorized" as one einsum, else rebuilt
             if self.implementation != "factorized":
                 return contract_modes(x, self.dense(modes), self.mode_axes)
-            axes = tuple(("k", j) for j in range(len(self.n_modes)))
+            axes = self.coefficient_mode_labels
             return einsum_in_one_call([(x, ("batch", "in") + axes)] + self._operands(modes), ("batch", "out") + axes)
         if self.choose_implementation(x_shape, modes) == "reconstructed":
             return contract_modes(x, self.dense(modes), self.mode_axes)
