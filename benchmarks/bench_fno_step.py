@@ -358,7 +358,7 @@ def autocast_section(grids, batch: int, hidden: int, repeats: int, lines: list[s
 def compile_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
     """Training steps of both models eager and under ``torch.compile`` (default mode), ratios
     to neuraloperator's eager step; the first compiled step's time (tracing and code generation)
-    in the last column."""
+    in the second column."""
     emit(lines, f"## torch.compile, training step, batch {batch}, hidden {hidden}", "",
             f"| model | grid, first step s | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
     for n in grids:
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process per section and "
                   f"allocator setting; medians and minima over {args.repeats} repeats; ratios are of medians.", ""]
         print(lines[-2], flush=True)
-        deviation = same_function_deviation() if set(args.sections) & {"step", "inference", "memory"} else None
+        deviation = same_function_deviation() if set(args.sections) & {"step", "inference", "memory", "compile"} else None
         if deviation is not None:
             if deviation > 1e-6:
                 raise SystemExit(f"bench_fno_step: the matched models compute different functions (deviation {deviation:.1e})")
