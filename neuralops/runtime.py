@@ -165,7 +165,7 @@ def compile_model(module, enabled: bool, device=None):
     as one graph without breaks (``tests/test_compile.py``); SFNO compiles in pieces
     (torch-harmonics builds its transforms inside the traced call). Measured on one CPU
     thread with freed memory kept (``benchmarks/results/compile_cpu.md``): the benchmark FNO's
-    training step 1.06× faster at 64² and 1.02× at 128² than eager; neuraloperator's compiled
+    training step 1.05× faster at 64² and 1.09× at 128² than eager; neuraloperator's compiled
     step is slower than its eager one. Not yet measured on CUDA."""
     if not enabled:
         return module
