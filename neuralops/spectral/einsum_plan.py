@@ -85,13 +85,10 @@ def plan_contraction(
     n = len(inputs)
     if n == 0:
         raise ConfigError("a contraction needs at least one operand")
-    all_labels = {label for labels in inputs for label in labels} | set(output)
     missing = set(output) - {label for labels in inputs for label in labels}
     if missing:
         raise ConfigError(f"output labels {sorted(map(str, missing))} occur in no operand")
-    if len(all_labels) > len(string.ascii_letters):
-        raise ConfigError(f"too many distinct axes ({len(all_labels)}) for an einsum")
-    letter = {label: string.ascii_letters[i] for i, label in enumerate(sorted(all_labels, key=str))}
+    letter = _einsum_letters(inputs)
 
     def spec(labels: Labels) -> str:
         return "".join(letter[label] for label in labels)
@@ -161,12 +158,17 @@ def einsum_in_one_call(operands: Sequence[tuple[torch.Tensor, Labels]], output: 
     torch would contract left to right (for a CP weight an intermediate ~30× the dense
     weight). For code that ``torch.compile`` traces: Dynamo cannot trace
     :func:`plan_contraction`'s subset search."""
-    letter: dict[Hashable, str] = {}
-    for _, labels in operands:
-        for label in labels:
-            letter.setdefault(label, string.ascii_letters[len(letter)])
+    letter = _einsum_letters([labels for _, labels in operands])
     inputs = ",".join("".join(letter[label] for label in labels) for _, labels in operands)
     return torch.einsum(f"{inputs}->{''.join(letter[label] for label in output)}", *[t for t, _ in operands])
+
+
+def _einsum_letters(inputs: Sequence[Labels]) -> dict[Hashable, str]:
+    """One einsum letter per distinct label of ``inputs``; :class:`ConfigError` past 52."""
+    labels = sorted({label for labels in inputs for label in labels}, key=str)
+    if len(labels) > len(string.ascii_letters):
+        raise ConfigError(f"too many distinct axes ({len(labels)}) for an einsum")
+    return dict(zip(labels, string.ascii_letters))
 
 
 def _proper_subsets(members: Sequence[int]):

@@ -53,13 +53,13 @@ the reconstructed weight's entries have the dense weight's standard deviation
 * ``"auto"`` (default): per input shape, the path with the lower estimated cost
   ``MACs + MEMORY_COST_PER_ELEMENT · (elements written)``, both taken from the contraction plans;
   for a batch in ``n`` slices, ``n`` factorized contractions against one rebuild and ``n``
-  dense contractions. While ``torch.compile`` traces, the planner (not traceable) is replaced
-  by one ``torch.einsum`` ordered by ``opt_einsum``: ``"factorized"`` contracts the
-  coefficients with the factors in it, ``"auto"`` and ``"reconstructed"`` rebuild the weight
-  with it and contract densely. Measured on one CPU
-  thread, the benchmark FNO's Tucker spectral layer
+  dense contractions. Measured on one CPU thread, the benchmark FNO's Tucker spectral layer
   (fwd+bwd, batch 16 at 128² in 8 slices of 2): 108 ms rebuilt once, 117 ms contracted
   through the factors per slice, 103 ms with a dense weight.
+
+While ``torch.compile`` traces, the planner (not traceable) is replaced by one ``torch.einsum``
+ordered by ``opt_einsum``: ``"factorized"`` contracts the coefficients with the factors in it,
+``"auto"`` and ``"reconstructed"`` rebuild the weight with it and contract densely.
 
 Contraction orders are found once per operand shapes by
 :func:`neuralops.spectral.einsum_plan.plan_contraction` and cached on the weight; tensorly is
