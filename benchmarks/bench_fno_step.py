@@ -26,6 +26,9 @@ Sections:
   forward's deviation from float32 and whether the gradients are finite.
 * **compile** (not by default): both models' steps eager and under ``torch.compile``, with the
   first compiled step's time (``trainer.compile=true`` compiles ours the same way).
+* **optimizer** (not by default): one ``AdamW.step`` of our dense and Tucker FNO in torch's
+  per-parameter loop (a plain ``AdamW``'s CPU default, used by the other sections for both
+  libraries), ``foreach`` and ``fused`` updates (``train.py`` uses ``fused``).
 
 ``--device cuda`` runs on the GPU: timings wait for the device (``torch.cuda.synchronize``)
 and peak memory is ``torch.cuda.max_memory_allocated`` during the step.
@@ -380,7 +383,32 @@ def compile_section(grids, batch: int, hidden: int, repeats: int, lines: list[st
     emit(lines, "")
 
 
-SECTIONS = ("step", "inference", "memory", "factorized", "autocast", "compile")
+OPTIMIZER_IMPLEMENTATIONS = {"per-parameter loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def optimizer_section(batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    """One ``AdamW.step`` on given gradients of our dense and Tucker FNO (``batch`` unused: no
+    forward pass), in each of torch's three update implementations; ratios to the
+    per-parameter loop (the CPU default of a plain ``torch.optim.AdamW``, which the other
+    sections use for both libraries). ``train.py`` takes the fused update where it runs
+    (:func:`neuralops.training.optim.update_implementation`)."""
+    del batch
+    emit(lines, f"## Optimizer update (AdamW.step), hidden {hidden}", "",
+            f"| model, update | parameters (tensors) | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
+    for weight in ("dense", "tucker"):
+        torch.manual_seed(0)
+        steps, extra = {}, {}
+        for name, options in OPTIMIZER_IMPLEMENTATIONS.items():
+            model = ours(hidden, weight).to(device)
+            for p in model.parameters():
+                p.grad = torch.randn_like(p)
+            steps[f"{weight}, {name}"] = torch.optim.AdamW(model.parameters(), lr=1e-3, **options).step
+            extra[f"{weight}, {name}"] = f"{count(model):,} ({len(list(model.parameters()))})"
+        emit(lines, *summary_rows(interleaved(steps, repeats), f"{weight}, per-parameter loop", extra))
+    emit(lines, "")
+
+
+SECTIONS = ("step", "inference", "memory", "factorized", "autocast", "compile", "optimizer")
 
 
 ALLOCATORS = {"default": "default malloc", "keep-freed": "freed memory kept (keep_freed_memory, as in train.py)"}
@@ -397,6 +425,7 @@ def section_runs(args, lines: list[str], device: torch.device, allocator: str) -
         "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
         "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
         "compile": lambda: compile_section(args.grids, batch, hidden, args.repeats, lines, device),
+        "optimizer": lambda: optimizer_section(batch, hidden, args.repeats, lines, device),
     }
 
 

@@ -17,7 +17,7 @@ stepped every batch), ``none``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, List
 
@@ -177,11 +177,29 @@ def optim_config(options: Mapping[str, Any] | Any) -> OptimizerConfig:
     return _from_mapping(options, OPTIMIZER_CONFIGS, "optim")
 
 
+#: Device types on which torch's fused optimizer kernels run (``fused=True``).
+FUSED_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def update_implementation(params: Sequence[torch.Tensor]) -> dict[str, bool]:
+    """``{"fused": True}`` when every parameter is a floating-point tensor on a CPU or CUDA
+    device (torch's fused kernel: one pass per parameter over its value, gradient and moments),
+    else ``{"foreach": True}`` (torch's multi-tensor update). The fused update is the faster on
+    both: measured on one CPU thread for the benchmark FNO (1,192,801 parameters in 40 tensors),
+    an AdamW step takes 1.0 ms fused, 4.1 ms with ``foreach`` and 3.8 ms in torch's
+    per-parameter loop; for its Tucker TFNO (140,521 parameters in 56 tensors) 0.4, 1.1 and
+    1.6 ms (``benchmarks/results/optimizer_cpu.md``). Both updates compute the same AdamW step
+    up to float rounding."""
+    fused = all(p.is_floating_point() and p.device.type in FUSED_DEVICE_TYPES for p in params)
+    return {"fused": True} if fused else {"foreach": True}
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], options: Mapping[str, Any] | Any) -> torch.optim.Optimizer:
-    """The torch optimizer for ``params``. Raises :class:`ConfigError` for invalid options."""
+    """The torch optimizer for ``params``, with the update :func:`update_implementation` picks.
+    Raises :class:`ConfigError` for invalid options."""
     config = optim_config(options)
-    # foreach: one multi-tensor update instead of a loop over parameters (also on the CPU)
-    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    params = list(params)
+    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay, **update_implementation(params)}
     if isinstance(config, AdamConfig):
         kwargs["betas"] = tuple(config.betas)
     else:
