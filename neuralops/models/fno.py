@@ -256,9 +256,9 @@ class FNO(NeuralOperator, name="fno"):
             ``malloc`` serves a block of 32 MiB or more with a fresh ``mmap`` that the kernel
             page-faults and zeroes on every use (:mod:`neuralops.models.slicing`). Measured on
             one CPU thread (``benchmarks/results/slicing_cpu.md``), a training step at 128²,
-            hidden 32, batch 16, with that malloc: 0.93 s in 8 MiB slices against 1.28 s
-            unsliced, inference at batch 32 8 % faster; with freed memory kept (``train.py``'s
-            default) the step takes the same time either way and inference is 5 % faster. Only
+            hidden 32, batch 16, with that malloc: 0.86 s in 8 MiB slices against 1.48 s
+            unsliced, inference at batch 32 0.58× the time; with freed memory kept
+            (``train.py``'s default) 0.80 s against 0.93 s, inference 0.85× the time. Only
             CPU tensors are sliced, and not under ``torch.compile``.
 
     ``n_modes`` may be one number for every axis when ``grid`` lists one kind per axis, or

@@ -13,9 +13,9 @@ statistics), so the sliced outputs and gradients are the whole batch's, up to th
 floating-point sums. Smaller slices also keep a slice's fields in the processor's last-level
 cache. Measured by ``benchmarks/bench_slicing.py`` (``benchmarks/results/slicing_cpu.md``): each
 family's default model on one CPU thread at 128², sliced time / whole-batch time for a training
-step (batch 16) and inference (batch 32): with glibc's default malloc FNO 0.73 / 0.92, LSM 0.80 /
-0.82, T1 0.68 / 0.33, MgNO 0.84 / 0.51; with :func:`~neuralops.runtime.keep_freed_memory` (as
-in ``train.py``) FNO 1.00 / 0.95, LSM 1.00 / 0.96, T1 0.75 / 0.41, MgNO 1.00 / 1.04.
+step (batch 16) and inference (batch 32): with glibc's default malloc FNO 0.58 / 0.58, LSM 0.83 /
+0.69, T1 0.58 / 0.31, MgNO 0.78 / 0.49; with :func:`~neuralops.runtime.keep_freed_memory` (as
+in ``train.py``) FNO 0.86 / 0.85, LSM 1.00 / 0.94, T1 0.75 / 0.39, MgNO 1.01 / 1.01.
 """
 
 from __future__ import annotations
