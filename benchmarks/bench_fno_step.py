@@ -26,6 +26,10 @@ Sections:
   forward's deviation from float32 and whether the gradients are finite.
 * **compile** (not by default): both models' steps eager and under ``torch.compile``, with the
   first compiled step's time (``trainer.compile=true`` compiles ours the same way).
+* **ops** (not by default): where a training step's time goes. Every aten op one step of each
+  model dispatches is recorded (a ``TorchDispatchMode``) and replayed alone on its arguments;
+  per op, the calls and the summed time of the fastest of three replays, against the measured
+  step. The sum is the step's kernel time with hot caches and nothing between the ops.
 * **optimizer** (not by default): one ``AdamW.step`` of our dense and Tucker FNO in torch's
   per-parameter loop (a plain ``AdamW``'s CPU default, used by the other sections for both
   libraries), ``foreach`` and ``fused`` updates (``train.py`` uses ``fused``).
@@ -38,7 +42,7 @@ How it is measured: every model of a section is built in one process and run **i
 alike. Each section runs in a **fresh process** (``--no-isolate``: all in this one), because
 glibc's ``malloc`` adapts to the block sizes a process has freed before: the same
 neuraloperator inference took 0.27 s after the training-step section and 0.48 s in a fresh
-process. The step and inference sections run under each of ``--allocators`` (CPU default:
+process. The step, inference and ops sections run under each of ``--allocators`` (CPU default:
 both): ``default`` is glibc's malloc as a Python process starts, where blocks of 32 MiB and
 more are fresh ``mmap`` s that the kernel page-faults and zeroes on every use; ``keep-freed``
 calls :func:`neuralops.runtime.keep_freed_memory` first (every block from the heap, freed
@@ -66,6 +70,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -383,6 +388,73 @@ def compile_section(grids, batch: int, hidden: int, repeats: int, lines: list[st
     emit(lines, "")
 
 
+class _RecordedOps(TorchDispatchMode):
+    """Records every aten op call (op, args, kwargs) made while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self.calls.append((func, args, kwargs))
+        return func(*args, **kwargs)
+
+
+def isolated_op_times(step: Callable[[], None], device: torch.device, replays: int = 3) -> dict[str, tuple[int, float]]:
+    """``{aten op name: (calls, seconds)}`` of one call of ``step``: every op it dispatches,
+    replayed alone on its recorded arguments ``replays`` times (under ``torch.no_grad``; in-place
+    ops write into their recorded arguments again), the fastest replay of each, summed per op.
+    This is the step's kernel time with its inputs hot in cache and without the Python,
+    autograd-engine and allocator time between the ops."""
+    recorder = _RecordedOps()
+    with recorder:
+        step()
+    totals: dict[str, tuple[int, float]] = {}
+    with torch.no_grad():
+        for func, args, kwargs in recorder.calls:
+            fastest = float("inf")
+            for _ in range(replays):
+                synchronize(device)
+                start = time.perf_counter()
+                func(*args, **kwargs)
+                synchronize(device)
+                fastest = min(fastest, time.perf_counter() - start)
+            name = func.overloadpacket.__name__
+            calls, seconds = totals.get(name, (0, 0.0))
+            totals[name] = (calls + 1, seconds + fastest)
+    return totals
+
+
+def ops_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device, allocator: str = "", top: int = 12) -> None:
+    """Where a training step's time goes: the ops of one step of each model timed alone
+    (:func:`isolated_op_times`), the ``top`` costliest of either model per op, the rest summed,
+    and the total against the measured (interleaved) step."""
+    for n in grids:
+        torch.manual_seed(0)
+        x, y = fields(batch, n, device)
+        models = models_on(device, neuralops=ours(hidden), neuralop=theirs(hidden))
+        steps = {k: train_step(m, x, y) for k, m in models.items()}
+        measured = interleaved(steps, repeats).wall
+        ops = {k: isolated_op_times(step, device) for k, step in steps.items()}
+        names = sorted({op for t in ops.values() for op in t}, key=lambda op: -max(t.get(op, (0, 0.0))[1] for t in ops.values()))
+        header = " | ".join(f"{k} calls | {k} ms" for k in ops)
+        emit(lines, f"## Where a training step's time goes, {n}², batch {batch}, hidden {hidden}{allocator}", "",
+                f"| aten op (each call timed alone) | {header} |", "|---|" + "---|---|" * len(ops))
+        for op in names[:top]:
+            cells = [f"{ops[k].get(op, (0, 0.0))[0]} | {ops[k].get(op, (0, 0.0))[1] * 1e3:.1f}" for k in ops]
+            emit(lines, f"| {op} | " + " | ".join(cells) + " |")
+        rest = [(sum(t[op][0] for op in names[top:] if op in t), sum(t[op][1] for op in names[top:] if op in t)) for t in ops.values()]
+        emit(lines, "| other ops | " + " | ".join(f"{c} | {s * 1e3:.1f}" for c, s in rest) + " |")
+        totals = {k: sum(s for _, s in t.values()) for k, t in ops.items()}
+        emit(lines, "| **all ops, timed alone** | " + " | ".join(f"{sum(c for c, _ in t.values())} | {totals[k] * 1e3:.1f}" for k, t in ops.items()) + " |")
+        emit(lines, "| **measured step** (median) | " + " | ".join(f" | {statistics.median(measured[k]) * 1e3:.1f}" for k in ops) + " |")
+        if "neuralop" in measured:
+            reference = statistics.median(measured["neuralop"])
+            emit(lines, "| **all ops timed alone / neuralop's measured step** | " + " | ".join(f" | {totals[k] / reference:.2f}" for k in ops) + " |")
+        emit(lines, "")
+
+
 OPTIMIZER_IMPLEMENTATIONS = {"per-parameter loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
@@ -408,7 +480,7 @@ def optimizer_section(batch: int, hidden: int, repeats: int, lines: list[str], d
     emit(lines, "")
 
 
-SECTIONS = ("step", "inference", "memory", "factorized", "autocast", "compile", "optimizer")
+SECTIONS = ("step", "inference", "memory", "factorized", "autocast", "compile", "optimizer", "ops")
 
 
 ALLOCATORS = {"default": "default malloc", "keep-freed": "freed memory kept (keep_freed_memory, as in train.py)"}
@@ -426,6 +498,7 @@ def section_runs(args, lines: list[str], device: torch.device, allocator: str) -
         "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
         "compile": lambda: compile_section(args.grids, batch, hidden, args.repeats, lines, device),
         "optimizer": lambda: optimizer_section(batch, hidden, args.repeats, lines, device),
+        "ops": lambda: ops_section(args.grids, batch, hidden, args.repeats, lines, device, f", {allocator}"),
     }
 
 
@@ -476,7 +549,7 @@ def main(argv: list[str] | None = None) -> None:
             emit(lines, "Same model: with neuraloperator's weights copied into ours, the two compute the same function "
                         f"(max deviation {deviation:.0e} of the output's maximum, float64, 32²).", "")
     jobs = [(section, allocator) for section in args.sections
-            for allocator in (args.allocators if section in ("step", "inference") else args.allocators[:1])]
+            for allocator in (args.allocators if section in ("step", "inference", "ops") else args.allocators[:1])]
     device = torch.device(args.device)
     for section, allocator in jobs:
         if args.isolate:  # glibc's malloc adapts to the sizes a process has freed: a fresh process per section

@@ -35,14 +35,35 @@ def test_fno_step_quick_writes_every_section(benchmarks, tmp_path):
     out = tmp_path / "step.md"
     bench_fno_step.main(["--quick", "--no-isolate", "--sections", *bench_fno_step.SECTIONS, "--out", str(out)])
     text = out.read_text()
-    for title in ("Training step", "Inference", "Peak memory", "Factorized", "bfloat16 autocast"):
+    for title in ("Training step", "Inference", "Peak memory", "Factorized", "bfloat16 autocast", "Optimizer update",
+                  "Where a training step's time goes"):
         assert f"## {title}" in text
     found = rows(text)
     assert {"neuralops", "dense", "tucker", "cp", "tt", "float32", "bfloat16 autocast"} <= set(found)
+    assert {"dense, fused", "dense, foreach", "tucker, per-parameter loop"} <= set(found)
+    assert float(found["tucker, per-parameter loop"][0]["ratio"]) == 1.0
+    assert re.search(r"^\| \*\*all ops, timed alone\*\* \| \d+ \| [\d.]+ \|", text, re.M)
     for name in ("tucker", "cp", "tt"):  # ratio = median / dense median, to the printed precision
         row, dense = found[name][0], found["dense"][0]
         assert abs(float(row["ratio"]) - float(row["median"]) / float(dense["median"])) < 0.01 + 0.06 * float(row["ratio"])
     assert float(found["dense"][0]["ratio"]) == 1.0
+
+
+def test_isolated_op_times_counts_each_dispatched_op(benchmarks):
+    import torch
+    from bench_fno_step import isolated_op_times
+
+    a, b = torch.randn(64, 64), torch.randn(64, 64)
+    out = torch.empty(64, 64)
+
+    def step():
+        torch.mm(a, b)
+        torch.mm(b, a, out=out)
+        out.add_(a)
+
+    times = isolated_op_times(step, torch.device("cpu"))
+    assert {name: calls for name, (calls, _) in times.items()} == {"mm": 2, "add_": 1}
+    assert all(seconds > 0 for _, seconds in times.values())
 
 
 def test_fno_step_runs_each_section_in_a_fresh_process_under_each_allocator(benchmarks, tmp_path):
