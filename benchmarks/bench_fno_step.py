@@ -29,7 +29,8 @@ Sections:
 * **ops** (not by default): where a training step's time goes. Every aten op one step of each
   model dispatches is recorded (a ``TorchDispatchMode``) and replayed alone on its arguments;
   per op, the calls and the summed time of the fastest of three replays, against the measured
-  step. The sum is the step's kernel time with hot caches and nothing between the ops.
+  step: each op's own time with its inputs in cache, nothing between the ops. CPU only, with
+  freed memory kept (under the default malloc every replayed output would be a fresh ``mmap``).
 * **optimizer** (not by default): one ``AdamW.step`` of our dense and Tucker FNO in torch's
   per-parameter loop (a plain ``AdamW``'s CPU default, used by the other sections for both
   libraries), ``foreach`` and ``fused`` updates (``train.py`` uses ``fused``).
@@ -42,7 +43,7 @@ How it is measured: every model of a section is built in one process and run **i
 alike. Each section runs in a **fresh process** (``--no-isolate``: all in this one), because
 glibc's ``malloc`` adapts to the block sizes a process has freed before: the same
 neuraloperator inference took 0.27 s after the training-step section and 0.48 s in a fresh
-process. The step, inference and ops sections run under each of ``--allocators`` (CPU default:
+process. The step and inference sections run under each of ``--allocators`` (CPU default:
 both): ``default`` is glibc's malloc as a Python process starts, where blocks of 32 MiB and
 more are fresh ``mmap`` s that the kernel page-faults and zeroes on every use; ``keep-freed``
 calls :func:`neuralops.runtime.keep_freed_memory` first (every block from the heap, freed
@@ -405,8 +406,11 @@ def isolated_op_times(step: Callable[[], None], device: torch.device, replays: i
     """``{aten op name: (calls, seconds)}`` of one call of ``step``: every op it dispatches,
     replayed alone on its recorded arguments ``replays`` times (under ``torch.no_grad``; in-place
     ops write into their recorded arguments again), the fastest replay of each, summed per op.
-    This is the step's kernel time with its inputs hot in cache and without the Python,
-    autograd-engine and allocator time between the ops."""
+    Each op's own time with its inputs in cache, plus one Python call; without the autograd
+    engine, the Python code and the cache misses between the ops. Meant for the CPU with freed
+    memory kept (:func:`section_allocators`): under glibc's default malloc each replay's output
+    is a fresh ``mmap`` and the sum can exceed the step. Every recorded argument stays alive
+    until the replays end."""
     recorder = _RecordedOps()
     with recorder:
         step()
@@ -458,13 +462,12 @@ def ops_section(grids, batch: int, hidden: int, repeats: int, lines: list[str], 
 OPTIMIZER_IMPLEMENTATIONS = {"per-parameter loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
-def optimizer_section(batch: int, hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
-    """One ``AdamW.step`` on given gradients of our dense and Tucker FNO (``batch`` unused: no
-    forward pass), in each of torch's three update implementations; ratios to the
+def optimizer_section(hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
+    """One ``AdamW.step`` on given gradients of our dense and Tucker FNO, in each of torch's
+    three update implementations; ratios to the
     per-parameter loop (the CPU default of a plain ``torch.optim.AdamW``, which the other
     sections use for both libraries). ``train.py`` takes the fused update where it runs
     (:func:`neuralops.training.optim.update_implementation`)."""
-    del batch
     emit(lines, f"## Optimizer update (AdamW.step), hidden {hidden}", "",
             f"| model, update | parameters (tensors) | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
     for weight in ("dense", "tucker"):
@@ -497,9 +500,18 @@ def section_runs(args, lines: list[str], device: torch.device, allocator: str) -
         "factorized": lambda: factorized_section(args.grids, batch, hidden, args.repeats, lines, device),
         "autocast": lambda: autocast_section(args.grids, batch, hidden, args.repeats, lines, device),
         "compile": lambda: compile_section(args.grids, batch, hidden, args.repeats, lines, device),
-        "optimizer": lambda: optimizer_section(batch, hidden, args.repeats, lines, device),
+        "optimizer": lambda: optimizer_section(hidden, args.repeats, lines, device),
         "ops": lambda: ops_section(args.grids, batch, hidden, args.repeats, lines, device, f", {allocator}"),
     }
+
+
+def section_allocators(section: str, args) -> list[str]:
+    """The allocator settings a section runs under: step and inference under each of
+    ``--allocators``, ops with freed memory kept (its replays would otherwise page-fault a
+    fresh ``mmap`` for every output), the others under the first."""
+    if section == "ops":
+        return ["keep-freed"]
+    return args.allocators if section in ("step", "inference") else args.allocators[:1]
 
 
 def child_command(args, section: str, allocator: str) -> list[str]:
@@ -533,11 +545,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     if args.quick:
         args.grids, args.infer_grids, args.memory_grid, args.repeats = [16], [16], 16, 2
+    if "ops" in args.sections and args.device != "cpu":
+        raise SystemExit("bench_fno_step: --sections ops runs on the CPU only (one op timed at a time measures launch latency on a GPU)")
     if args.allocators is None:
         args.allocators = ["default", "keep-freed"] if args.device == "cpu" else ["default"]
     lines: list[str] = []
     if not args.body_only:
-        lines += [f"# FNO training step, inference and memory against neuraloperator ({args.device})", "",
+        lines += [f"# FNO against neuraloperator ({args.device}): {', '.join(args.sections)}", "",
                   f"Command: `python benchmarks/bench_fno_step.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
                   f"Machine: {machine_line(args.threads, args.device)}. Interleaved in one process per section and "
                   f"allocator setting; medians and minima over {args.repeats} repeats; ratios are of medians.", ""]
@@ -549,7 +563,7 @@ def main(argv: list[str] | None = None) -> None:
             emit(lines, "Same model: with neuraloperator's weights copied into ours, the two compute the same function "
                         f"(max deviation {deviation:.0e} of the output's maximum, float64, 32²).", "")
     jobs = [(section, allocator) for section in args.sections
-            for allocator in (args.allocators if section in ("step", "inference", "ops") else args.allocators[:1])]
+            for allocator in section_allocators(section, args)]
     device = torch.device(args.device)
     for section, allocator in jobs:
         if args.isolate:  # glibc's malloc adapts to the sizes a process has freed: a fresh process per section

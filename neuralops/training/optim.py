@@ -194,6 +194,18 @@ def update_implementation(params: Sequence[torch.Tensor]) -> dict[str, bool]:
     return {"fused": True} if fused else {"foreach": True}
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
+    """Load a saved ``optimizer.state_dict()`` into ``optimizer`` but keep ``optimizer``'s own
+    update implementation (``fused`` / ``foreach``, :func:`update_implementation`): torch's
+    ``load_state_dict`` takes every param-group option from the saved state, so a checkpoint
+    written with another implementation (e.g. ``foreach``, before ``train.py`` took the fused
+    update) would otherwise resume on that one. The moments and step counts carry over; the
+    update is the same up to float rounding."""
+    own = [{key: group.get(key) for key in ("fused", "foreach")} for group in optimizer.param_groups]
+    groups = [{**saved, **flags} for saved, flags in zip(state["param_groups"], own)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], options: Mapping[str, Any] | Any) -> torch.optim.Optimizer:
     """The torch optimizer for ``params``, with the update :func:`update_implementation` picks.
     Raises :class:`ConfigError` for invalid options."""

@@ -41,6 +41,7 @@ from neuralops.pretrained import PretrainedOperator
 from neuralops.training.checkpoint import load_weights, read_training_state, rng_state, save_checkpoint, set_rng_state
 from neuralops.training.distributed import Distributed, check_cuda
 from neuralops.training.losses import METRIC_LOSSES, Loss, LossOptions
+from neuralops.training.optim import load_optimizer_state
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class Trainer:
             raise ConfigError(f"trainer.resume={str(directory)!r} was written by an older neuralops without the run's identity and data order; start a new run")
         self._check_identity(json.loads(state["identity_json"]), directory)
         load_weights(directory, self.operator, self.device)
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
