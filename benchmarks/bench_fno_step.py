@@ -464,10 +464,9 @@ OPTIMIZER_IMPLEMENTATIONS = {"per-parameter loop": {"foreach": False}, "foreach"
 
 def optimizer_section(hidden: int, repeats: int, lines: list[str], device: torch.device) -> None:
     """One ``AdamW.step`` on given gradients of our dense and Tucker FNO, in each of torch's
-    three update implementations; ratios to the
-    per-parameter loop (the CPU default of a plain ``torch.optim.AdamW``, which the other
-    sections use for both libraries). ``train.py`` takes the fused update where it runs
-    (:func:`neuralops.training.optim.update_implementation`)."""
+    three update implementations; ratios to the per-parameter loop (the CPU default of a plain
+    ``torch.optim.AdamW``, which the other sections use for both libraries). ``train.py`` takes
+    the fused update where it runs (:func:`neuralops.training.optim.update_implementation`)."""
     emit(lines, f"## Optimizer update (AdamW.step), hidden {hidden}", "",
             f"| model, update | parameters (tensors) | {TIME_COLUMNS} |", "|---|---|---|---|---|---|---|")
     for weight in ("dense", "tucker"):
