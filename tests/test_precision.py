@@ -6,6 +6,8 @@ pointwise layers. The low-precision contraction used on CUDA is checked here in 
 CPU against the float32 reference einsum.
 """
 
+import copy
+
 import pytest
 import torch
 
@@ -87,3 +89,40 @@ def test_cuda_autocast_on_a_grid_cufft_cannot_do_in_half(dtype):
         mixed = layer(x)
     assert torch.isfinite(mixed).all()
     assert (mixed - reference).abs().max() <= CONTRACT_BF16_TOL * reference.abs().max()
+
+
+HALF_MODEL_TOL = {torch.bfloat16: MODEL_BF16_TOL, torch.float16: 1e-2}  # measured 6e-3 .. 1e-2 and 8e-4 .. 1.1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("make,output_shape", [(MODELS[0], None), (MODELS[1], None), (MODELS[3], None), (MODELS[3], (24, 48))],
+                         ids=["fno", "tfno", "sfno", "sfno-resampled"])
+def test_models_converted_to_half_precision_run_their_spectral_layers_in_float32(make, output_shape, dtype):
+    """``model.to(torch.bfloat16)`` / ``.half()``: the pointwise layers run in the half dtype, the
+    spectral weights are read in float32. Reference: the float32 model holding the same rounded
+    weights, on the same rounded input."""
+    torch.manual_seed(3)
+    half = make().to(dtype)
+    reference_model = copy.deepcopy(half).float()
+    x = torch.randn(4, 1, 16, 32).to(dtype)
+    args = () if output_shape is None else (output_shape,)
+    out = half(x, *args)
+    reference = reference_model(x.float(), *args)
+    assert out.dtype == dtype and out.shape == reference.shape
+    relative = ((out.float() - reference).abs().max() / reference.abs().max()).item()
+    assert relative < HALF_MODEL_TOL[dtype], relative
+    out.float().pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in half.parameters() if p.requires_grad)
+
+
+def test_sfno_resampled_output_under_autocast_matches_float32():
+    """The SFNO's skip paths are resampled by a spherical-harmonic transform, in float32 under
+    autocast like every transform."""
+    torch.manual_seed(4)
+    model = MODELS[3]()
+    x = torch.randn(2, 1, 16, 32)
+    reference = model(x, (24, 48))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(x, (24, 48))
+    relative = ((mixed.float() - reference).abs().max() / reference.abs().max()).item()
+    assert relative < MODEL_BF16_TOL, relative

@@ -19,6 +19,10 @@ Policy (applied by :class:`~neuralops.spectral.conv.SpectralConv`):
   pointwise layers run in bfloat16.
 * The layer returns float32 under autocast (downstream autocast ops cast as they need), and
   the input dtype for explicitly half inputs.
+* **Half-precision weights** (a model converted with ``.half()`` or ``.to(torch.bfloat16)``)
+  are read in float32 (:func:`~neuralops.spectral.weights.float32_parameter`), so the layer
+  computes as above and returns the input's dtype; the pointwise layers around it run in the
+  half dtype. Gradients reach the half parameters in their dtype.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from torch_harmonics import InverseRealSHT, RealSHT
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.modes import NONNEG, AxisModes
+from neuralops.spectral.precision import HALF_DTYPES, float32_transform_input, transform_precision
 from neuralops.tensor_cache import cached_tensors
 
 GRID = "equiangular"
@@ -98,11 +99,15 @@ class SphericalHarmonicTransform:
 def sphere_resample(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Band-limited resampling of ``x: (B, C, nlat, nlon)`` onto the equiangular grid ``shape``.
 
-    Keeps every degree and order both grids resolve (spherical-harmonic interpolation).
+    Keeps every degree and order both grids resolve (spherical-harmonic interpolation). Runs in
+    float32 like every transform (:mod:`neuralops.spectral.precision`); a half-precision ``x``
+    (e.g. a skip path's output under autocast) gives its own dtype back.
     """
     shape = tuple(int(s) for s in shape)
     if tuple(x.shape[-2:]) == shape:
         return x
     transform = SphericalHarmonicTransform()
     modes = transform.kept_modes((max(x.shape[-2], shape[0]), max(x.shape[-1], shape[1])), x.shape[-2:], shape)
-    return transform.inverse(transform.forward(x, modes), modes, shape)
+    with transform_precision(x.device):
+        y = transform.inverse(transform.forward(float32_transform_input(x), modes), modes, shape)
+    return y.to(x.dtype) if x.dtype in HALF_DTYPES else y
