@@ -36,7 +36,10 @@ Sections:
   libraries), ``foreach`` and ``fused`` updates (``train.py`` uses ``fused``).
 
 ``--device cuda`` runs on the GPU: timings wait for the device (``torch.cuda.synchronize``)
-and peak memory is ``torch.cuda.max_memory_allocated`` during the step.
+and peak memory is ``torch.cuda.max_memory_allocated`` during the step. TF32 is switched off
+for matrix products and cuDNN convolutions (:func:`strict_float32`): by default torch runs
+cuDNN convolutions, neuraloperator's 1×1 layers, in TF32 but our batched GEMMs in float32,
+which would not compare the same arithmetic.
 
 How it is measured: every model of a section is built in one process and run **interleaved**
 (a, b, a, b, ...) after two warm-up steps each, so load from other processes hits all of them
@@ -245,10 +248,11 @@ def summary_rows(timings: Timings, reference: str, extra: dict[str, str] | None 
 
 
 def machine_line(threads: int, device: str = "cpu") -> str:
-    where = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else (platform.processor() or platform.machine())
+    cuda = device.startswith("cuda")
+    where = torch.cuda.get_device_name(torch.device(device)) if cuda else (platform.processor() or platform.machine())
     return (
         f"{where}, {torch.get_num_threads()} torch CPU thread(s) (requested {threads}), "
-        f"torch {torch.__version__}, {date.today().isoformat()}"
+        f"torch {torch.__version__}, {date.today().isoformat()}" + (", TF32 off (strict float32)" if cuda else "")
     )
 
 
@@ -522,6 +526,14 @@ def child_command(args, section: str, allocator: str) -> list[str]:
     return command + (["--quick"] if args.quick else [])
 
 
+def strict_float32(device: torch.device) -> None:
+    """On CUDA, no TF32 in matrix products or cuDNN convolutions, so both libraries compute in
+    float32 (torch's defaults: off for matmuls, on for cuDNN)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -564,6 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(section, allocator) for section in args.sections
             for allocator in section_allocators(section, args)]
     device = torch.device(args.device)
+    strict_float32(device)
     for section, allocator in jobs:
         if args.isolate:  # glibc's malloc adapts to the sizes a process has freed: a fresh process per section
             result = subprocess.run(child_command(args, section, allocator), capture_output=True, text=True)

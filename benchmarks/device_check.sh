@@ -6,6 +6,7 @@
 #   3. a training step, inference and peak memory against neuraloperator when it is installed
 #      (benchmarks/bench_fno_step.py),
 #   4. bfloat16 autocast: step time against float32, the forward's deviation, finite gradients.
+# It starts with the environment: torch, the GPU, and which of neuralops' dependencies import.
 #
 # Usage: benchmarks/device_check.sh [--device cuda|cpu] [--quick] [--out FILE] [--help]
 #   --device  default: cuda when torch sees a GPU, else cpu: the CPU-safe parts, always at the
@@ -13,46 +14,57 @@
 #   --quick   tiny sizes (a smoke test of the script; tests/test_benchmarks.py runs it on CPU)
 #   --out     default: benchmarks/results/device_check_<device>.md
 # Runs in about 3 minutes on one H100-class GPU (each part has a time limit, see LIMIT_*).
-# Environment: PYTHON (default: python) is the interpreter with neuralops installed.
+# Environment: PYTHON (default: python, else python3) is the interpreter with neuralops' dependencies.
+# On a lent GPU machine whose image lacks some of them, carry the wheels that
+# benchmarks/device_wheels.sh gathers (see there) and write the results into the folder that
+# comes back:  bash benchmarks/device_check.sh --device cuda --out "$OUT/device_check_cuda.md"
 set -u -o pipefail
 
-cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python}
+RESULTS=""
 DEVICE=""
 QUICK=0
-OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
-        --out) OUT=$2; shift 2 ;;
+        --out) RESULTS=$2; shift 2 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "device_check.sh: unknown argument '$1' (expected --device cuda|cpu, --quick, --out FILE, --help)" >&2; exit 2 ;;
     esac
 done
+if [ -n "$RESULTS" ]; then  # relative to where it was called from, before the cd below
+    mkdir -p "$(dirname "$RESULTS")" && RESULTS="$(cd "$(dirname "$RESULTS")" && pwd)/$(basename "$RESULTS")" || exit 2
+fi
+cd "$(dirname "$0")/.."
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python
+    command -v python > /dev/null || PYTHON=python3
+fi
+export PYTHONUNBUFFERED=1  # a part stopped at its time limit keeps the lines it printed
 if [ -z "$DEVICE" ]; then
-    DEVICE=$("$PYTHON" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+    DEVICE=$("$PYTHON" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')") || {
+        echo "device_check.sh: '$PYTHON' cannot import torch; set PYTHON to the interpreter that has it" >&2; exit 2; }
 fi
 case "$DEVICE" in
     cuda|cpu) ;;
     *) echo "device_check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
 esac
-OUT=${OUT:-benchmarks/results/device_check_${DEVICE}.md}
-mkdir -p "$(dirname "$OUT")"
+RESULTS=${RESULTS:-$PWD/benchmarks/results/device_check_${DEVICE}.md}
+mkdir -p "$(dirname "$RESULTS")"
 
 # Time limits per part (seconds): together under 5 minutes.
 LIMIT_TESTS=60; LIMIT_SPECTRAL=90; LIMIT_STEP=90; LIMIT_AUTOCAST=45
 if [ "$QUICK" = 1 ] || [ "$DEVICE" = cpu ]; then  # full CPU sizes would not fit the limits
     STEP_ARGS="--quick"
-else
-    STEP_ARGS="--repeats 10 --grids 64 128 --infer-grids 64 256"
+else  # one process: the per-section processes exist for glibc's malloc on the CPU
+    STEP_ARGS="--repeats 10 --grids 64 128 --infer-grids 64 256 --no-isolate"
 fi
 FAILED=0
 
 part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its output in a code block
     local title=$1 limit=$2; shift 2
     echo "## $title"; echo; echo "\`$*\`"; echo; echo '```'
-    timeout "$limit" "$@" 2>&1 | grep -v -e '^USDT:' -e 'gpuGetDeviceCount' -e 'profiler_st'
+    timeout -k 10 "$limit" "$@" 2>&1 | grep -v -e '^USDT:' -e 'gpuGetDeviceCount' -e 'profiler_st'
     local status=${PIPESTATUS[0]}
     echo '```'
     if [ "$status" -ne 0 ]; then
@@ -65,8 +77,9 @@ part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its outp
 {
     echo "# Device check ($DEVICE)"
     echo
-    echo "$(date -u +%Y-%m-%dT%H:%MZ), $("$PYTHON" -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')")"
+    date -u +%Y-%m-%dT%H:%MZ
     echo
+    part "Environment" 60 "$PYTHON" benchmarks/environment.py
     part "CUDA tests" "$LIMIT_TESTS" "$PYTHON" -m pytest -q -rs -k cuda -p no:cacheprovider tests
     if [ "$DEVICE" = cuda ]; then
         part "Spectral layer: time, memory, bandwidth against the copy bandwidth" "$LIMIT_SPECTRAL" \
@@ -81,6 +94,6 @@ part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its outp
     # shellcheck disable=SC2086
     part "bfloat16 autocast" "$LIMIT_AUTOCAST" \
         "$PYTHON" benchmarks/bench_fno_step.py --device "$DEVICE" --sections autocast $STEP_ARGS
-} > "$OUT"
-echo "wrote $OUT"
+} > "$RESULTS" || { echo "device_check.sh: could not write $RESULTS" >&2; exit 2; }
+echo "wrote $RESULTS"
 exit $FAILED

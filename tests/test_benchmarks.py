@@ -127,7 +127,31 @@ def test_device_check_cpu_parts_write_one_file(benchmarks, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     text = out.read_text()
-    for title in ("CUDA tests", "Spectral layer", "Training step, inference and peak memory", "bfloat16 autocast"):
+    for title in ("Environment", "CUDA tests", "Spectral layer", "Training step, inference and peak memory", "bfloat16 autocast"):
         assert f"## {title}" in text
-    assert "exit status" not in text
+    assert "exit status" not in text and "NOT IMPORTABLE" not in text and "\nneuralops " in text
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_device_check_resolves_a_relative_out_from_the_calling_folder(benchmarks, tmp_path):
+    """``--out`` relative to where it is called (the script works from the repository root);
+    a file that cannot be written is one line and status 2, not a "wrote" message."""
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = subprocess.run(["bash", str(benchmarks / "device_check.sh"), "--device", "cpu", "--out", "file/x.md"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "wrote" not in result.stdout
+    assert list(tmp_path.iterdir()) == [blocked]
+
+
+def test_environment_names_each_dependency_that_does_not_import(benchmarks):
+    """A package that does not import (here tensorly, blocked) is named with its error, and the
+    exit status says so."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import runpy, sys; sys.modules['tensorly'] = None; "
+         f"runpy.run_path({str(benchmarks / 'environment.py')!r}, run_name='__main__')"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "tensorly: NOT IMPORTABLE (ModuleNotFoundError" in result.stdout
+    assert "\nnumpy " in result.stdout and "\ntorch_harmonics " in result.stdout

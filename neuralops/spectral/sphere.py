@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch_harmonics import InverseRealSHT, RealSHT
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.modes import NONNEG, AxisModes
@@ -45,13 +44,19 @@ def max_order_count(nlon: int) -> int:
     return (int(nlon) + 1) // 2
 
 
+# torch-harmonics is imported when a transform is first built, so the rest of neuralops imports
+# where it is missing or does not load (its compiled helpers are built for one torch version).
 @cached_tensors(maxsize=64)
-def _sht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> RealSHT:
+def _sht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    from torch_harmonics import RealSHT
+
     return RealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid=GRID).to(device=device, dtype=dtype)
 
 
 @cached_tensors(maxsize=64)
-def _isht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> InverseRealSHT:
+def _isht(nlat: int, nlon: int, degrees: int, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    from torch_harmonics import InverseRealSHT
+
     return InverseRealSHT(nlat, nlon, lmax=degrees, mmax=degrees, grid=GRID).to(device=device, dtype=dtype)
 
 
