@@ -144,6 +144,16 @@ def test_device_check_resolves_a_relative_out_from_the_calling_folder(benchmarks
     assert list(tmp_path.iterdir()) == [blocked]
 
 
+def test_device_wheels_prints_its_usage_and_refuses_unknown_arguments(benchmarks):
+    """Only the argument handling: gathering the wheels needs the package index."""
+    script = str(benchmarks / "device_wheels.sh")
+    usage = subprocess.run(["bash", script, "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and usage.stdout.startswith("Wheels for a lent GPU machine")
+    assert "device_check.sh --device cuda" in usage.stdout and "set -e" not in usage.stdout
+    bad = subprocess.run(["bash", script, "--python", "3.12"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("device_wheels.sh: unknown argument '--python'")
+
+
 def test_environment_names_each_dependency_that_does_not_import(benchmarks):
     """A package that does not import (here tensorly, blocked) is named with its error, and the
     exit status says so."""
