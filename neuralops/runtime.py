@@ -158,7 +158,9 @@ def compile_model(module, enabled: bool, device=None):
     When no compiler works on ``device`` (default: the device of the module's first parameter,
     else CPU), logs one warning line saying why and returns ``module`` uncompiled; training then
     runs eagerly. The first calls of a compiled model take longer (compilation, once per new
-    input shape: 5-25 s for the benchmark FNO on one CPU thread).
+    input shape: 5-25 s for the benchmark FNO on one CPU thread, and once more at the second
+    call of a shape, whose graph then reads the DFT matrices the first call cached instead of
+    rebuilding them: :mod:`neuralops.tensor_cache`).
 
     While Dynamo traces, neuralops' layers use plain torch ops instead of their custom autograd
     nodes, contraction planner and batch slices, so FNO, TFNO, MG-TFNO, T1, MgNO and LSM compile

@@ -65,3 +65,25 @@ def test_fullgraph_compiled_model_trains_like_the_eager_model(name, grid, shape,
     assert (compiled - eager).abs().max() <= 1e-5 * eager.abs().max()
     for n, p in model.named_parameters():
         assert (p.grad - expected[n]).abs().max() <= 1e-5 * expected[n].abs().max() + 1e-9, n
+
+
+def test_compiled_fno_reads_its_dft_matrices_from_the_cache():
+    """The first compiled call builds the DFT matrices inside its graph (the cache is empty then);
+    once the cache holds them, Dynamo recompiles once and the graph reads them as constants
+    instead of rebuilding them (``cos``/``sin``) on every call (:mod:`neuralops.tensor_cache`)."""
+    torch.manual_seed(0)
+    model = build("fno", in_channels=1, out_channels=1, n_modes=[4, 4], hidden_channels=8, n_layers=2, grid="periodic",
+                  domain_padding=0.0)
+    x = torch.randn(2, 1, 16, 16)
+    trigonometric = []
+
+    def count_trigonometric_ops(graph_module, example_inputs):
+        trigonometric.append(sum(node.target in (torch.cos, torch.sin) for node in graph_module.graph.nodes))
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend=count_trigonometric_ops)
+    for _ in range(3):
+        out = compiled(x)
+    torch.testing.assert_close(out, model(x), rtol=1e-5, atol=1e-6)
+    assert trigonometric[-1] == 0 and len(trigonometric) <= 2, trigonometric

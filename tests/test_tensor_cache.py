@@ -25,6 +25,24 @@ def test_values_cached_under_inference_mode_are_normal_tensors():
     assert torch.equal(weight.grad, first)
 
 
+def test_cache_keeps_at_most_maxsize_values_dropping_the_oldest():
+    calls = []
+
+    @cached_tensors(maxsize=2)
+    def ramp(n: int) -> torch.Tensor:
+        calls.append(n)
+        return torch.arange(n)
+
+    first, second = ramp(1), ramp(2)
+    assert ramp(1) is first and calls == [1, 2]
+    ramp(3)  # full: drops ramp(1), the oldest
+    assert ramp(2) is second and ramp(3) is ramp(3) and calls == [1, 2, 3]
+    assert ramp(1) is not first and calls == [1, 2, 3, 1]
+    ramp.cache_clear()
+    ramp(2)
+    assert calls == [1, 2, 3, 1, 2]
+
+
 def test_models_train_after_an_evaluation_under_inference_mode():
     """The first call of each transform size happens under ``inference_mode``; the training
     step after it gives the same output and a gradient for every parameter."""
