@@ -5,7 +5,9 @@
 #      (benchmarks/bench_spectral_conv.py --quick: 2-D 64², dense/Tucker/CP),
 #   3. a training step, inference and peak memory against neuraloperator when it is installed
 #      (benchmarks/bench_fno_step.py),
-#   4. bfloat16 autocast: step time against float32, the forward's deviation, finite gradients.
+#   4. bfloat16 autocast: step time against float32, the forward's deviation, finite gradients,
+#   5. on CUDA, a short `python train.py` run on the GPU: fp16 with its GradScaler, gradient
+#      clipping, the fused optimizer, a checkpoint and the per-resolution evaluation.
 # It starts with the environment: torch, the GPU, and which of neuralops' dependencies import.
 #
 # Usage: benchmarks/device_check.sh [--device cuda|cpu] [--quick] [--out FILE] [--help]
@@ -52,8 +54,8 @@ esac
 RESULTS=${RESULTS:-$PWD/benchmarks/results/device_check_${DEVICE}.md}
 mkdir -p "$(dirname "$RESULTS")"
 
-# Time limits per part (seconds): together under 5 minutes.
-LIMIT_TESTS=60; LIMIT_SPECTRAL=90; LIMIT_STEP=90; LIMIT_AUTOCAST=45
+# Time limits per part (seconds); expected together about 3 minutes on one H200.
+LIMIT_ENVIRONMENT=30; LIMIT_TESTS=60; LIMIT_SPECTRAL=70; LIMIT_STEP=90; LIMIT_AUTOCAST=45; LIMIT_TRAIN=60
 if [ "$QUICK" = 1 ] || [ "$DEVICE" = cpu ]; then  # full CPU sizes would not fit the limits
     STEP_ARGS="--quick"
 else  # one process: the per-section processes exist for glibc's malloc on the CPU
@@ -79,7 +81,7 @@ part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its outp
     echo
     date -u +%Y-%m-%dT%H:%MZ
     echo
-    part "Environment" 60 "$PYTHON" benchmarks/environment.py
+    part "Environment" "$LIMIT_ENVIRONMENT" "$PYTHON" benchmarks/environment.py
     part "CUDA tests" "$LIMIT_TESTS" "$PYTHON" -m pytest -q -rs -k cuda -p no:cacheprovider --continue-on-collection-errors tests
     if [ "$DEVICE" = cuda ]; then
         part "Spectral layer: time, memory, bandwidth against the copy bandwidth" "$LIMIT_SPECTRAL" \
@@ -94,6 +96,13 @@ part() {  # part TITLE LIMIT COMMAND...: run a part under a time limit, its outp
     # shellcheck disable=SC2086
     part "bfloat16 autocast" "$LIMIT_AUTOCAST" \
         "$PYTHON" benchmarks/bench_fno_step.py --device "$DEVICE" --sections autocast $STEP_ARGS
+    if [ "$DEVICE" = cuda ]; then
+        RUN_DIR=$(mktemp -d)
+        part "Training run on the GPU (fp16, gradient clipping, 2 epochs of 3 batches)" "$LIMIT_TRAIN" \
+            "$PYTHON" train.py trainer.device=cuda trainer.precision=fp16 trainer.grad_clip=1.0 trainer.epochs=2 \
+            trainer.limit_train_batches=3 trainer.progress=false trainer.tensorboard=false "hydra.run.dir=$RUN_DIR"
+        rm -rf "$RUN_DIR"
+    fi
 } > "$RESULTS" || { echo "device_check.sh: could not write $RESULTS" >&2; exit 2; }
 echo "wrote $RESULTS"
 exit $FAILED

@@ -80,10 +80,14 @@ def test_low_precision_contraction_matches_reference(complex_valued):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_cuda_autocast_on_a_grid_cufft_cannot_do_in_half(dtype):
-    """An odd (non power-of-two) grid: transforms fall back to float32, contraction in half."""
+    """An odd (non power-of-two) grid on the cuFFT path (over 64 points and more than half the
+    frequencies kept, so no axis takes the DFT matrix): transforms fall back to float32,
+    contraction in half."""
     torch.manual_seed(3)
-    layer = SpectralConv(8, 8, (6, 6), weight="tucker").cuda()
-    x = torch.randn(2, 8, 45, 33, device="cuda")
+    layer = SpectralConv(8, 8, (20, 36), weight="tucker").cuda()
+    x = torch.randn(2, 8, 75, 67, device="cuda")
+    modes = layer._kept_modes(layer.n_modes, x.shape[2:], x.shape[2:])
+    assert not any(layer.transform._matmul(k, n) for k, n in zip((modes[0].count, modes[1].n_pos), x.shape[2:]))
     reference = layer(x)
     with torch.autocast("cuda", dtype=dtype):
         mixed = layer(x)

@@ -108,7 +108,7 @@ def test_disk_full_keeps_the_previous_model(saved, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_numpy_input_moves_to_the_model_device(saved):
+def test_numpy_input_moves_to_the_cuda_model_device(saved):
     path, model, normalizers = saved
     operator = neuralops.load_pretrained(path, device="cuda")
     x64 = np.random.default_rng(1).normal(size=(2, 2, 15))
