@@ -76,10 +76,19 @@ def available_cpus() -> int:
 
 
 def default_threads() -> int:
-    """The default number of torch intra-op threads: every CPU this process may use when OpenMP
-    waits passively (:func:`prepare_openmp`), else 1, since spinning threads can make a step
-    10× slower than one thread on a busy machine."""
-    return available_cpus() if passive_wait() else 1
+    """The default number of torch intra-op threads: ``OMP_NUM_THREADS`` when it is set to a
+    positive integer (torchrun sets 1 per process unless told otherwise); else, when OpenMP waits
+    passively (:func:`prepare_openmp`), the CPUs this process may use shared among the
+    processes of its node (``LOCAL_WORLD_SIZE`` under torchrun); else 1, since spinning threads
+    can make a step 10× slower than one thread on a busy machine."""
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested.isdigit() and int(requested) > 0:
+        return int(requested)
+    if not passive_wait():
+        return 1
+    local_processes = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
+    share = int(local_processes) if local_processes.isdigit() and int(local_processes) > 0 else 1
+    return max(1, available_cpus() // share)
 
 
 def configure_threads(num_threads: int | None) -> int:

@@ -40,14 +40,35 @@ def test_prepare_openmp_keeps_the_users_choice_and_cannot_act_after_torch():
 
 
 def test_default_threads_follow_the_wait_policy(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert runtime.default_threads() == runtime.available_cpus()
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert runtime.default_threads() == 1
 
 
+def test_default_threads_take_omp_num_threads_and_share_the_cpus_among_local_processes(monkeypatch):
+    """Under torchrun every process of a node would otherwise take every CPU."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    assert runtime.default_threads() == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert runtime.default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the user, or 1 by torchrun
+    assert runtime.default_threads() == 3
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert runtime.default_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "0")  # not a thread count: ignored
+    assert runtime.default_threads() == 1
+
+
 def test_configure_threads_sets_torch_threads_and_checks_the_value(monkeypatch):
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     try:
         assert runtime.configure_threads(1) == 1 and torch.get_num_threads() == 1
         monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
