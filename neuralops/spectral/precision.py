@@ -13,7 +13,9 @@ Policy (applied by :class:`~neuralops.spectral.conv.SpectralConv`):
   :func:`~neuralops.spectral.fourier_gemm.fourier_gemm_conv` on the GEMM-chain path), which works for both
   ``float16`` and ``bfloat16`` (torch has no complex bfloat16 dtype, and complex32 matmul
   support is partial). Factorized weights are first reconstructed in float32 for this path.
-  Accumulation is in float32 inside cuBLAS; the result is returned as complex64.
+  cuBLAS accumulates half products in float32 unless torch's
+  ``allow_fp16/bf16_reduced_precision_reduction`` (on by default) let it reduce partial sums
+  in half; the result is returned as complex64.
 * **On CPU the contraction stays in float32**: CPU BLAS has no fast half complex product, and
   the spectral layer's output then equals the float32 output exactly; only the surrounding
   pointwise layers run in bfloat16.

@@ -163,19 +163,21 @@ def _run(cfg: DictConfig, trainer_cfg: TrainerConfig, run_dir: Path, base_dir: P
     if model.fits_to_data and context.is_main:  # the Trainer copies rank 0's buffers to every rank
         model.fit_to_data(_normalized_batches(primary, *normalizers, trainer_cfg.batch_size))
     local_batch = trainer_cfg.batch_size // context.world_size
+    pinned = device.type == "cuda"  # page-locked batches: the trainer's non_blocking copies overlap the step
     if online_options is not None:  # fresh solver samples through a bounded buffer, never on disk
         if trainer_cfg.num_workers:
             raise ConfigError("trainer.num_workers must be 0 with online data (the solver processes are data.online.workers)")
         train_data = OnlineDataset(data, OnlineConfig.from_dict(online_options), context.rank, context.world_size)
-        train_loader = DataLoader(train_data, batch_size=local_batch)
+        train_loader = DataLoader(train_data, batch_size=local_batch, pin_memory=pinned)
     else:
         train_data = primary if len(train_sets) == 1 else ConcatDataset(train_sets)
         # one generator decides the data order: the sampler's shuffles and the loader's worker seed
         generator = torch.Generator().manual_seed(seed)
         sampler = ResolutionBatchSampler([len(s) for s in train_sets], trainer_cfg.batch_size, generator=generator,
                                          world_size=context.world_size, rank=context.rank)
-        train_loader = DataLoader(train_data, batch_sampler=sampler, generator=generator, num_workers=trainer_cfg.num_workers)
-    val_loader = DataLoader(shard(val_set, context), batch_size=local_batch) if val_set is not None else None
+        train_loader = DataLoader(train_data, batch_sampler=sampler, generator=generator, num_workers=trainer_cfg.num_workers,
+                                  pin_memory=pinned)
+    val_loader = DataLoader(shard(val_set, context), batch_size=local_batch, pin_memory=pinned) if val_set is not None else None
     optimizer = build_optimizer([p for p in operator.parameters() if p.requires_grad], optim_cfg)
     steps = len(train_loader) if trainer_cfg.limit_train_batches is None else min(len(train_loader), trainer_cfg.limit_train_batches)
     scheduler, interval = build_scheduler(optimizer, optim_cfg, trainer_cfg.epochs, steps)
