@@ -81,14 +81,18 @@ def default_threads() -> int:
     passively (:func:`prepare_openmp`), the CPUs this process may use shared among the
     processes of its node (``LOCAL_WORLD_SIZE`` under torchrun); else 1, since spinning threads
     can make a step 10× slower than one thread on a busy machine."""
-    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if requested.isdigit() and int(requested) > 0:
-        return int(requested)
+    requested = _positive_int_variable("OMP_NUM_THREADS")
+    if requested is not None:
+        return requested
     if not passive_wait():
         return 1
-    local_processes = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
-    share = int(local_processes) if local_processes.isdigit() and int(local_processes) > 0 else 1
-    return max(1, available_cpus() // share)
+    return max(1, available_cpus() // (_positive_int_variable("LOCAL_WORLD_SIZE") or 1))
+
+
+def _positive_int_variable(name: str) -> int | None:
+    """The environment variable ``name`` as a positive integer, or None when unset or not one."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def configure_threads(num_threads: int | None) -> int:
@@ -108,7 +112,7 @@ def configure_threads(num_threads: int | None) -> int:
         raise ConfigError(f"trainer.num_threads must be a positive integer or null, got {num_threads!r}")
     threads = default_threads() if num_threads is None else num_threads
     torch.set_num_threads(threads)
-    if num_threads is None and not passive_wait():
+    if num_threads is None and not passive_wait() and _positive_int_variable("OMP_NUM_THREADS") is None:
         log.info("using 1 CPU thread: OpenMP threads spin while waiting (OMP_WAIT_POLICY is not PASSIVE); "
                  "set trainer.num_threads=N to use more")
     return threads

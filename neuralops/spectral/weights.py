@@ -25,8 +25,8 @@ from torch import nn
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.contract import contract_dense, contract_stacked, stack_complex_weight
-from neuralops.spectral.precision import HALF_DTYPES
 from neuralops.spectral.modes import SHARED, SIGNED, AxisModes, check_mode_axes, is_full, weight_mode_shape
+from neuralops.spectral.precision import HALF_DTYPES
 
 
 def select_axis(tensor: torch.Tensor, dim: int, sel: AxisModes, m: int, kind: str) -> torch.Tensor:
