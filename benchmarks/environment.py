@@ -30,8 +30,11 @@ def main() -> int:
         try:
             module = importlib.import_module(name)
         except Exception as error:  # missing, or built for another torch: the parts that need it fail
-            missing += name not in OPTIONAL
             first_line = (str(error).splitlines() or [""])[0][:160]
+            if name in OPTIONAL:
+                print(f"{name}: not available, comparisons read n/a ({type(error).__name__}: {first_line})")
+                continue
+            missing += 1
             print(f"{name}: NOT IMPORTABLE ({type(error).__name__}: {first_line})")
             continue
         print(name, getattr(module, "__version__", ""))
