@@ -51,7 +51,7 @@ from neuralops.models.slicing import DEFAULT_BATCH_SLICE_MIB, check_batch_slice_
 from neuralops.spectral.contract import contract_dense
 from neuralops.spectral.conv import transform_kept_modes, transform_layout
 from neuralops.spectral.modes import normalize_n_modes, weight_mode_shape
-from neuralops.spectral.precision import float32_transform_input, transform_precision
+from neuralops.spectral.precision import half_to_float32, transform_precision
 from neuralops.spectral.transforms import build_transform
 from neuralops.spectral.weights import embed_modes, parameter_value, select_modes, weight_parameter
 
@@ -187,7 +187,7 @@ class T1(NeuralOperator, name="t1"):
         """Per-coefficient MLP (on the real and imaginary parts separately for complex ``z``)."""
 
         def mlp(part: torch.Tensor) -> torch.Tensor:
-            return float32_transform_input(self.head_out(self.head_act(self.head_in(part))))
+            return half_to_float32(self.head_out(self.head_act(self.head_in(part))))
 
         return torch.complex(mlp(z.real), mlp(z.imag)) if z.is_complex() else mlp(z)
 
@@ -207,10 +207,10 @@ class T1(NeuralOperator, name="t1"):
         modes_out = self.kept_modes(self.n_modes, grid_out, grid_out)
         lifted = self.lifting(x)
         with transform_precision(x.device):
-            z = self.transform.forward(float32_transform_input(lifted), modes_in)
+            z = self.transform.forward(half_to_float32(lifted), modes_in)
         z = embed_modes(z, modes_in, self.n_modes, 2, self.mode_axes)
         for layer in self.layers:
             z = layer(z)
         z = select_modes(self.head(z), modes_out, self.n_modes, 2, self.mode_axes)
         with transform_precision(x.device):
-            return self.transform.inverse(float32_transform_input(z), modes_out, grid_out)
+            return self.transform.inverse(half_to_float32(z), modes_out, grid_out)

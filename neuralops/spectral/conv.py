@@ -16,7 +16,7 @@ from neuralops.spectral.precision import (
     HALF_DTYPES,
     contract_dense_low_precision,
     contraction_dtype,
-    float32_transform_input,
+    half_to_float32,
     transform_precision,
 )
 from neuralops.spectral.transforms import FourierTransform, build_transform
@@ -126,7 +126,7 @@ class SpectralConv(nn.Module):
         input_dtype = x.dtype
         low_precision = contraction_dtype(x.device)
         with transform_precision(x.device):
-            x = float32_transform_input(x)
+            x = half_to_float32(x)
             matrix_axes = getattr(self.transform, "all_axes_by_matrix", None)
             if matrix_axes is not None and not torch.compiler.is_compiling() and matrix_axes(modes, grid_in, grid_out):
                 y = self._gemm_chain(x, modes, grid_out, low_precision, output_offset)

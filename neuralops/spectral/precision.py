@@ -22,7 +22,7 @@ Policy (applied by :class:`~neuralops.spectral.conv.SpectralConv`):
 * The layer returns float32 under autocast (downstream autocast ops cast as they need), and
   the input dtype for explicitly half inputs.
 * **Half-precision weights** (a model converted with ``.half()`` or ``.to(torch.bfloat16)``)
-  are read in float32 (:func:`~neuralops.spectral.weights.float32_parameter`), so the layer
+  are read in float32 (:func:`half_to_float32`), so the layer
   computes as above and returns the input's dtype; the pointwise layers around it run in the
   half dtype. Gradients reach the half parameters in their dtype.
 """
@@ -59,8 +59,9 @@ def contract_dense_low_precision(x: torch.Tensor, weight: torch.Tensor, dtype: t
     return contract_stacked(x, stack_complex_weight(weight), dtype)
 
 
-def float32_transform_input(x: torch.Tensor) -> torch.Tensor:
-    """``x`` cast to float32 when it is half precision (transforms never run in half)."""
+def half_to_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` cast to float32 when it is half precision, else ``x``: a transform's input
+    (transforms never run in half) or a spectral weight stored in half."""
     return x.float() if x.dtype in HALF_DTYPES else x
 
 

@@ -28,7 +28,7 @@ import torch
 
 from neuralops.errors import ConfigError
 from neuralops.spectral.modes import NONNEG, AxisModes
-from neuralops.spectral.precision import HALF_DTYPES, float32_transform_input, transform_precision
+from neuralops.spectral.precision import HALF_DTYPES, half_to_float32, transform_precision
 from neuralops.tensor_cache import cached_tensors
 
 GRID = "equiangular"
@@ -114,5 +114,5 @@ def sphere_resample(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     transform = SphericalHarmonicTransform()
     modes = transform.kept_modes((max(x.shape[-2], shape[0]), max(x.shape[-1], shape[1])), x.shape[-2:], shape)
     with transform_precision(x.device):
-        y = transform.inverse(transform.forward(float32_transform_input(x), modes), modes, shape)
+        y = transform.inverse(transform.forward(half_to_float32(x), modes), modes, shape)
     return y.to(x.dtype) if x.dtype in HALF_DTYPES else y

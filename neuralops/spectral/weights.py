@@ -26,7 +26,7 @@ from torch import nn
 from neuralops.errors import ConfigError
 from neuralops.spectral.contract import contract_dense, contract_stacked, stack_complex_weight
 from neuralops.spectral.modes import SHARED, SIGNED, AxisModes, check_mode_axes, is_full, weight_mode_shape
-from neuralops.spectral.precision import HALF_DTYPES
+from neuralops.spectral.precision import half_to_float32
 
 
 def select_axis(tensor: torch.Tensor, dim: int, sel: AxisModes, m: int, kind: str) -> torch.Tensor:
@@ -133,17 +133,12 @@ def weight_parameter(shape: Sequence[int], std: float, real: bool = False) -> nn
     return nn.Parameter(torch.randn(*shape, 2) * (std / 2**0.5))
 
 
-def float32_parameter(param: torch.Tensor) -> torch.Tensor:
-    """``param``, or its float32 copy when it is stored in half precision (a model converted with
-    ``.half()`` or ``.to(torch.bfloat16)``): the spectral core computes in float32
-    (:mod:`neuralops.spectral.precision`); gradients flow back to the half parameter."""
-    return param.float() if param.dtype in HALF_DTYPES else param
-
-
 def parameter_value(param: torch.Tensor, real: bool = False) -> torch.Tensor:
     """The value a :func:`weight_parameter` stands for (a complex view unless ``real``), in
-    float32 when it is stored in half precision (:func:`float32_parameter`)."""
-    param = float32_parameter(param)
+    float32 when it is stored in half precision (a model converted with ``.half()`` or
+    ``.to(torch.bfloat16)``; :mod:`neuralops.spectral.precision`): gradients flow back to the
+    half parameter."""
+    param = half_to_float32(param)
     return param if real else torch.view_as_complex(param)
 
 
@@ -253,7 +248,7 @@ class DenseSpectralWeight(SpectralWeight):
             self.weight = nn.Parameter(torch.randn(*mode_shape, 2, *channels) * (std / 2**0.5))
 
     def _stored(self, modes: Sequence[AxisModes] | None) -> torch.Tensor:
-        weight = float32_parameter(self.weight)
+        weight = half_to_float32(self.weight)
         if modes is None:
             return weight
         return select_modes(weight, modes, self.n_modes, first_mode_dim=0, mode_axes=self.mode_axes)
